@@ -1,0 +1,39 @@
+# The two Quick-start commands: `make run` and `make test`. Both set everything up first.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+RUN_DIR ?= runs/main
+
+.PHONY: setup run test test-slow lint format bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $@
+
+## main job: train a character-level LSTM language model on the built-in Shakespeare text, then sample
+run: setup
+	$(BIN)/seqlab train --task charlm --model lstm --out $(RUN_DIR) --overwrite
+	$(BIN)/seqlab generate $(RUN_DIR) --prompt "HAMLET:" --max-new-tokens 300 --temperature 0.8 --seed 0
+
+## lint + the default test suite (a few minutes on 2 cores)
+test: setup
+	$(BIN)/ruff check src tests scripts
+	$(BIN)/ruff format --check src tests scripts
+	$(BIN)/python -m pytest -q -n 2 -m "not slow"
+
+test-slow: setup
+	$(BIN)/python -m pytest -q -m slow
+
+format: setup
+	$(BIN)/ruff format src tests scripts
+	$(BIN)/ruff check --fix src tests scripts
+
+bench: setup
+	$(BIN)/python -m seqlab.bench.rnn_speed
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Benchmarks against reference implementations measured in the same run (ratios, medians)."""

@@ -1,0 +1,98 @@
+"""fwd+bwd throughput of seqlab's recurrent layers relative to ``torch.nn.LSTM``, same run.
+
+    python -m seqlab.bench.rnn_speed [--batch 32 --time 256 --size 256 --repeats 7]
+
+Cases (all with D = H): ``torch.nn.LSTM`` (the reference, fused C++ kernel), the obvious
+per-step Python loop over ``nn.LSTMCell`` (the baseline to beat), ``seqlab.nn.LSTM`` with the
+naive backend, the layer-norm LSTM and the recurrent-dropout LSTM (naive backend, train mode).
+Cases are interleaved round-robin and each reports the median of ``--repeats`` timings, so slow
+drifts of a shared machine hit every case alike. Prints tokens/s and the ratio to torch.nn.LSTM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from seqlab.nn import LSTM
+
+
+class LSTMCellLoop(nn.Module):
+    """The textbook loop: one ``nn.LSTMCell`` call per time step (no input-projection hoisting)."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.cell = nn.LSTMCell(size, size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, T, _ = x.shape
+        h = c = x.new_zeros(B, self.cell.hidden_size)
+        outs = []
+        for t in range(T):
+            h, c = self.cell(x[:, t], (h, c))
+            outs.append(h)
+        return torch.stack(outs, dim=1)
+
+
+def _cases(size: int) -> dict[str, nn.Module]:
+    return {
+        "torch.nn.LSTM": nn.LSTM(size, size, batch_first=True),
+        "nn.LSTMCell loop": LSTMCellLoop(size),
+        "seqlab LSTM naive": LSTM(size, size, backend="naive"),
+        "seqlab LSTM torch": LSTM(size, size, backend="torch"),
+        "seqlab layer-norm LSTM": LSTM(size, size, layer_norm=True),
+        "seqlab recurrent-dropout LSTM": LSTM(size, size, recurrent_dropout=0.25),
+    }
+
+
+def _fwd_bwd(module: nn.Module, x: torch.Tensor) -> Callable[[], None]:
+    def run() -> None:
+        out = module(x)
+        out = out[0] if isinstance(out, tuple) else out
+        out.sum().backward()
+        module.zero_grad(set_to_none=True)
+
+    return run
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--time", type=int, default=256)
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--json", action="store_true", help="print one JSON object at the end")
+    args = parser.parse_args(argv)
+    torch.manual_seed(0)
+    x = torch.randn(args.batch, args.time, args.size)
+    runs = {name: _fwd_bwd(m.train(), x) for name, m in _cases(args.size).items()}
+    for run in runs.values():  # warm-up
+        run()
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(args.repeats):
+        for name, run in runs.items():
+            start = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - start)
+    tokens = args.batch * args.time
+    ref = statistics.median(times["torch.nn.LSTM"])
+    print(f"fwd+bwd, B={args.batch} T={args.time} D=H={args.size}, threads={torch.get_num_threads()}, "
+          f"median of {args.repeats}")
+    print(f"{'case':32s} {'tokens/s':>10s} {'vs torch.nn.LSTM':>17s}")
+    result = {}
+    for name, ts in times.items():
+        med = statistics.median(ts)
+        result[name] = {"tokens_per_s": tokens / med, "ratio": ref / med}
+        print(f"{name:32s} {tokens / med:10.0f} {ref / med:16.2f}x")
+    if args.json:
+        print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

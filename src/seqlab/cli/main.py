@@ -1,0 +1,175 @@
+"""``seqlab`` command line: list, train, generate.
+
+Errors in user input print one line ``error: ...`` to stderr and exit with status 2
+(``--debug`` shows the traceback instead).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from seqlab.errors import ConfigError, SeqlabError
+
+EXIT_USAGE = 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except (SeqlabError, KeyboardInterrupt) as err:
+        if args.debug:
+            raise
+        message = "interrupted" if isinstance(err, KeyboardInterrupt) else str(err)
+        print(f"error: {message}", file=sys.stderr)
+        return EXIT_USAGE if isinstance(err, SeqlabError) else 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    common.add_argument("--verbose", "-v", action="store_true", help="log at INFO level")
+    parser = argparse.ArgumentParser(
+        prog="seqlab", parents=[common],
+        description="Train, evaluate and compare sequence models (RNN, LSTM, GRU, ...).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("list", parents=[common], help="list registered mixers, models or tasks",
+                       description="List registered names with a one-line description.")
+    p.add_argument("kind", choices=["mixers", "models", "tasks"])
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("train", parents=[common], help="train a model on a task",
+                       description="Train a model preset on a task and write a run directory.")
+    p.add_argument("--task", default=None, help="task name (see `seqlab list tasks`); default from --config")
+    p.add_argument("--model", default=None, help="model preset (see `seqlab list models`), default lstm")
+    p.add_argument("--config", type=Path, help="YAML/JSON experiment config (task/model/train sections)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. --set model.d_model=64 (repeatable)")
+    p.add_argument("--out", type=Path, help="run directory (default runs/<task>-<model>-<time>)")
+    p.add_argument("--overwrite", action="store_true", help="allow an existing, non-empty run directory")
+    p.add_argument("--json", action="store_true", help="print the final metrics as one JSON line last")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("generate", parents=[common], help="sample text from a trained language model",
+                       description="Continue a prompt with a trained language model's run directory.")
+    p.add_argument("run_dir", type=Path)
+    p.add_argument("--prompt", default="\n", help="text to continue (default: a newline)")
+    p.add_argument("--max-new-tokens", type=int, default=200)
+    p.add_argument("--temperature", type=float, default=1.0, help="0 = greedy (deterministic)")
+    p.add_argument("--top-k", type=int, default=None)
+    p.add_argument("--top-p", type=float, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_generate)
+    return parser
+
+
+# -- list -----------------------------------------------------------------------------------------
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from seqlab.mixers import MIXERS
+    from seqlab.models import MODELS
+    from seqlab.tasks import TASKS
+
+    registry = {"mixers": MIXERS, "models": MODELS, "tasks": TASKS}[args.kind]
+    for name in registry.names():
+        doc = (registry.get(name).__doc__ or "").strip().splitlines()
+        print(f"{name:12s} {doc[0] if doc else ''}")
+    return 0
+
+
+# -- train ----------------------------------------------------------------------------------------
+
+
+def resolve_config(task: str | None, model: str | None, config_file: Path | None,
+                   overrides: list[str]) -> Any:
+    """Defaults (task's train settings, model preset) <- config file <- --set overrides."""
+    from seqlab.config import apply_overrides, load_file
+    from seqlab.models import MODELS
+    from seqlab.tasks import TASKS
+    from seqlab.training import ExperimentConfig
+
+    file_data = load_file(config_file) if config_file else {}
+    task_name = task or (file_data.get("task") or {}).get("name")
+    if not task_name:
+        raise ConfigError("no task given: pass --task NAME (one of: " + ", ".join(TASKS.names()) + ")")
+    data: dict[str, Any] = {
+        "task": {"name": task_name},
+        "model": MODELS.get(model or "lstm")(),
+        "train": dict(TASKS.get(task_name).train_defaults),
+    }
+    for section, values in file_data.items():
+        if isinstance(values, dict) and isinstance(data.get(section), dict):
+            data[section] = data[section] | values
+        else:
+            data[section] = values
+    if task:
+        data["task"]["name"] = task
+    return ExperimentConfig.from_dict(apply_overrides(data, overrides))
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from seqlab.training import train
+
+    config = resolve_config(args.task, args.model, args.config, args.overrides)
+    out = args.out or Path("runs") / f"{config.task.name}-{args.model or 'lstm'}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if out.exists() and any(out.iterdir()) and not args.overwrite:
+        raise ConfigError(f"run directory {out} is not empty; pass --overwrite or choose another --out")
+    print(f"run directory: {out}", file=sys.stderr)
+    metrics = train(config, out, progress=not args.no_progress)
+    scalars = {k: v for k, v in metrics.items() if not isinstance(v, dict)}
+    if args.json:
+        print(json.dumps(metrics))
+    else:
+        for key, value in scalars.items():
+            print(f"{key:20s} {value:.4f}" if isinstance(value, float) else f"{key:20s} {value}")
+    return 0
+
+
+# -- generate -------------------------------------------------------------------------------------
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    import torch
+
+    from seqlab.config import load_file
+    from seqlab.data import CharTokenizer
+    from seqlab.errors import RunDirError
+    from seqlab.models import SequenceModel
+    from seqlab.spec import IOSpec
+    from seqlab.training import ExperimentConfig, load_checkpoint
+
+    run = args.run_dir
+    if not (run / "config.yaml").is_file():
+        raise RunDirError(f"{run} is not a run directory (no config.yaml)")
+    config = ExperimentConfig.from_dict(load_file(run / "config.yaml"))
+    tokenizer_path = run / "tokenizer.json"
+    if not tokenizer_path.is_file():
+        raise RunDirError(f"{run} has no tokenizer.json: task {config.task.name!r} is not a language model")
+    tokenizer = CharTokenizer.load(tokenizer_path)
+    V = tokenizer.vocab_size
+    model = SequenceModel(config.model, IOSpec(output_dim=V, vocab_size=V))
+    load_checkpoint(run / "checkpoint", model)
+    if not args.prompt:
+        raise ConfigError("--prompt must not be empty")
+    prompt = torch.tensor([tokenizer.encode(args.prompt)])
+    generator = torch.Generator().manual_seed(args.seed)
+    out = model.generate(prompt, args.max_new_tokens, args.temperature, args.top_k, args.top_p, generator)
+    print(tokenizer.decode(out[0].tolist()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

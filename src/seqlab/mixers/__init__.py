@@ -1,0 +1,11 @@
+"""Sequence mixers under one contract (DESIGN.md §2), registered by name in :data:`MIXERS`."""
+
+from seqlab.mixers.base import MIXERS, Mixer, RecurrentMixer, build_mixer
+from seqlab.mixers.gru import GRUConfig, GRUMixer, GRUState
+from seqlab.mixers.lstm import LSTMConfig, LSTMMixer, LSTMState
+from seqlab.mixers.rnn import RNNConfig, RNNMixer, RNNState
+
+__all__ = [
+    "MIXERS", "GRUConfig", "GRUMixer", "GRUState", "LSTMConfig", "LSTMMixer", "LSTMState", "Mixer",
+    "RNNConfig", "RNNMixer", "RNNState", "RecurrentMixer", "build_mixer",
+]

@@ -1,0 +1,61 @@
+"""Model configuration: width, the stack of mixers declared as data, norms, heads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from seqlab.config import check_positive, check_range, from_dict, to_dict
+from seqlab.errors import ConfigError
+from seqlab.mixers import MIXERS
+
+
+def _parse_mixers(value: Any, path: str) -> dict[str, Any]:
+    """``mixers: {lstm: {...}, gru: {...}}`` -> each section parsed by that mixer's Config."""
+    if not isinstance(value, dict):
+        raise ConfigError(f"{path}: expected a mapping of mixer name -> options, got {value!r}")
+    out = {}
+    for name, options in value.items():
+        cls = MIXERS.get(name)
+        out[name] = from_dict(cls.Config, options or {}, f"{path}.{name}")
+    return out
+
+
+@dataclass
+class ModelConfig:
+    """A sequence model: embedding -> blocks (``layer_types``) -> norm -> head.
+
+    Attributes:
+        d_model: width D of every block.
+        layer_types: one registered mixer name per block, e.g. ``[lstm, lstm]``.
+        mixers: per-mixer-name options, e.g. ``{lstm: {layer_norm: true}}``; missing = defaults.
+        d_ff: width of the position-wise FFN after each mixer; 0 = no FFN.
+        dropout: dropout on embeddings and on each residual branch.
+        norm: ``layernorm``, ``rmsnorm`` or ``none`` (pre-norm blocks and the final norm).
+        residual: add each block's input to its output (pre-norm residual blocks).
+        tie_weights: share the token embedding with the output head (needs tokens in = tokens out).
+    """
+
+    d_model: int = 128
+    layer_types: list[str] = field(default_factory=lambda: ["lstm"])
+    mixers: dict[str, Any] = field(
+        default_factory=dict, metadata={"parse": _parse_mixers, "dump": to_dict}
+    )
+    d_ff: int = 0
+    dropout: float = 0.0
+    norm: Literal["layernorm", "rmsnorm", "none"] = "layernorm"
+    residual: bool = True
+    tie_weights: bool = False
+
+    def __post_init__(self) -> None:
+        check_positive("d_model", self.d_model)
+        check_positive("d_ff", self.d_ff, allow_zero=True)
+        check_range("dropout", self.dropout, 0.0, 0.99)
+        if not self.layer_types:
+            raise ConfigError("layer_types: expected at least one mixer name")
+        for name in self.layer_types:
+            MIXERS.get(name)  # unknown names list the choices
+        self.mixers = _parse_mixers(self.mixers, "mixers")
+
+    def mixer_config(self, name: str) -> Any:
+        return self.mixers.get(name) or MIXERS.get(name).Config()

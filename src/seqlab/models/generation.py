@@ -1,0 +1,73 @@
+"""Autoregressive generation: prefill the prompt with ``forward``, then a ``step`` loop.
+
+Shape legend: B batch · T0 prompt length · N new tokens · V vocabulary.
+Per-token cost is constant in the context length for recurrent mixers (the state is fixed-size).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from seqlab.errors import ConfigError, ShapeError
+
+
+def filter_logits(logits: Tensor, top_k: int | None = None, top_p: float | None = None) -> Tensor:
+    """Set to -inf every logit outside the top-k and outside the nucleus of mass top_p.
+
+    Args:
+        logits: (B, V).
+        top_k: keep the k largest (None or 0 = all).
+        top_p: keep the smallest set of largest-probability tokens whose mass reaches top_p.
+    """
+    if top_k:
+        kth = torch.topk(logits, min(top_k, logits.shape[-1]), dim=-1).values[:, -1:]  # (B, 1)
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p is not None and top_p < 1.0:
+        sorted_logits, order = torch.sort(logits, descending=True, dim=-1)  # (B, V)
+        cum = sorted_logits.softmax(-1).cumsum(-1)
+        drop_sorted = cum - sorted_logits.softmax(-1) >= top_p  # mass before this token already enough
+        drop = drop_sorted.scatter(-1, order, drop_sorted)
+        logits = logits.masked_fill(drop, float("-inf"))
+    return logits
+
+
+@torch.no_grad()
+def generate(
+    model, prompt: Tensor, max_new_tokens: int, temperature: float = 1.0, top_k: int | None = None,
+    top_p: float | None = None, generator: torch.Generator | None = None,
+) -> Tensor:
+    """Sample ``max_new_tokens`` continuations of ``prompt``.
+
+    ``temperature == 0`` is greedy decoding (argmax; deterministic). Otherwise tokens are drawn
+    from ``softmax(logits / temperature)`` after top-k / top-p filtering, with ``generator``.
+
+    Args:
+        model: a :class:`~seqlab.models.sequence.SequenceModel` over tokens.
+        prompt: (B, T0) token ids, T0 ≥ 1.
+
+    Returns:
+        (B, T0 + N) prompt followed by the generated tokens.
+    """
+    if prompt.dim() != 2 or prompt.shape[1] == 0:
+        raise ShapeError(f"expected a non-empty prompt of shape (B, T0), got {tuple(prompt.shape)}")
+    if max_new_tokens < 0 or temperature < 0:
+        raise ConfigError("max_new_tokens and temperature must be non-negative")
+    if top_p is not None and not 0.0 < top_p <= 1.0:
+        raise ConfigError(f"top_p: expected a value in (0, 1], got {top_p}")
+    was_training = model.training
+    model.eval()
+    logits, state = model(prompt)  # prefill: (B, T0, V)
+    logits = logits[:, -1]
+    out = [prompt]
+    for i in range(max_new_tokens):
+        if temperature == 0:
+            token = logits.argmax(-1)  # (B,)
+        else:
+            probs = filter_logits(logits / temperature, top_k, top_p).softmax(-1)
+            token = torch.multinomial(probs, 1, generator=generator)[:, 0]  # (B,)
+        out.append(token[:, None])
+        if i + 1 < max_new_tokens:
+            logits, state = model.step(token, state)  # (B, V)
+    model.train(was_training)
+    return torch.cat(out, dim=1)

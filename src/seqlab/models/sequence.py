@@ -1,0 +1,113 @@
+"""SequenceModel: input embedding -> mixer blocks (declared by ``layer_types``) -> norm -> head.
+
+Shape legend: B batch · T time · D model width · V vocabulary · F input features · O outputs.
+
+One class serves every per-step task: a language model (tokens in, next-token logits out), a
+classifier or tagger (read the outputs at the positions the task scores), or a regressor
+(real-valued features in). The task's :class:`~seqlab.spec.IOSpec` says which.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from seqlab.errors import ConfigError, ShapeError
+from seqlab.layers import build_norm
+from seqlab.models.blocks import Block
+from seqlab.models.config import ModelConfig
+from seqlab.spec import IOSpec
+
+State = list[NamedTuple]
+
+
+class SequenceModel(nn.Module):
+    """Embedding (or linear input projection) -> blocks -> norm -> linear head."""
+
+    def __init__(self, config: ModelConfig, io: IOSpec) -> None:
+        super().__init__()
+        self.config, self.io = config, io
+        D = config.d_model
+        if io.vocab_size is not None:
+            self.embed: nn.Module = nn.Embedding(io.vocab_size, D)
+        else:
+            self.embed = nn.Linear(io.input_dim, D)
+        self.dropout = nn.Dropout(config.dropout)
+        self.blocks = nn.ModuleList(
+            Block(D, name, config.mixer_config(name), config.d_ff, config.dropout, config.norm,
+                  config.residual)
+            for name in config.layer_types
+        )
+        self.norm = build_norm(config.norm, D)
+        self.head = nn.Linear(D, io.output_dim)
+        if config.tie_weights:
+            if not io.is_language_model:
+                raise ConfigError("tie_weights needs token inputs and outputs over the same vocabulary")
+            self.head.weight = self.embed.weight
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Embeddings N(0, 0.02) (mixers and norms initialise themselves)."""
+        if isinstance(self.embed, nn.Embedding):
+            nn.init.normal_(self.embed.weight, std=0.02)
+        nn.init.zeros_(self.head.bias)
+
+    # -- forward ---------------------------------------------------------------------------------
+
+    def forward(
+        self, inputs: Tensor, state: State | None = None, *, mask: Tensor | None = None
+    ) -> tuple[Tensor, State]:
+        """inputs (B, T) token ids or (B, T, F) features -> (outputs (B, T, O), per-block states)."""
+        x = self._embed(inputs)  # (B, T, D)
+        states = self._check_state(state)
+        new_states = []
+        for block, s in zip(self.blocks, states, strict=True):
+            x, s = block(x, s, mask)
+            new_states.append(s)
+        return self.head(self.norm(x)), new_states
+
+    def step(self, inputs_t: Tensor, state: State | None) -> tuple[Tensor, State]:
+        """One step: inputs_t (B,) tokens or (B, F) features -> (outputs (B, O), states)."""
+        x = self._embed(inputs_t[:, None])[:, 0]  # (B, D)
+        new_states = []
+        for block, s in zip(self.blocks, self._check_state(state), strict=True):
+            x, s = block.step(x, s)
+            new_states.append(s)
+        return self.head(self.norm(x)), new_states
+
+    def _embed(self, inputs: Tensor) -> Tensor:
+        if self.io.vocab_size is not None:
+            if inputs.dim() != 2 or inputs.is_floating_point():
+                raise ShapeError(f"expected token ids of shape (B, T), got {inputs.dtype} {tuple(inputs.shape)}")
+        elif inputs.dim() != 3 or inputs.shape[-1] != self.io.input_dim:
+            raise ShapeError(f"expected features of shape (B, T, {self.io.input_dim}), got {tuple(inputs.shape)}")
+        return self.dropout(self.embed(inputs))
+
+    def _check_state(self, state: State | None) -> list:
+        if state is None:
+            return [None] * len(self.blocks)
+        if len(state) != len(self.blocks):
+            raise ShapeError(f"expected one state per block ({len(self.blocks)}), got {len(state)}")
+        return list(state)
+
+    # -- accounting for fair comparisons -------------------------------------------------------
+
+    def num_params(self, trainable_only: bool = True) -> int:
+        """Number of parameters (tied weights counted once)."""
+        return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
+
+    def state_size(self) -> int:
+        """Floats of recurrent state carried per sequence between steps."""
+        return sum(block.mixer.state_size() for block in self.blocks)
+
+    @torch.no_grad()
+    def generate(
+        self, prompt: Tensor, max_new_tokens: int, temperature: float = 1.0, top_k: int | None = None,
+        top_p: float | None = None, generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """Continue ``prompt`` (B, T0); see :func:`seqlab.models.generation.generate`."""
+        from seqlab.models.generation import generate
+
+        return generate(self, prompt, max_new_tokens, temperature, top_k, top_p, generator)

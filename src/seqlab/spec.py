@@ -1,0 +1,29 @@
+"""The interface between a task and a model, known to both (so neither imports the other)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class IOSpec:
+    """What a task feeds a model and what it expects back, per time step.
+
+    Attributes:
+        vocab_size: inputs are token ids in [0, vocab_size) — or None for real-valued inputs.
+        input_dim: width of real-valued inputs (B, T, input_dim) when ``vocab_size`` is None.
+        output_dim: width of the model's per-step output (classes, vocabulary or regression targets).
+    """
+
+    output_dim: int
+    vocab_size: int | None = None
+    input_dim: int | None = None
+
+    def __post_init__(self) -> None:
+        if (self.vocab_size is None) == (self.input_dim is None):
+            raise ValueError("IOSpec needs exactly one of vocab_size (tokens) or input_dim (features)")
+
+    @property
+    def is_language_model(self) -> bool:
+        """Tokens in, a distribution over the same vocabulary out: generation makes sense."""
+        return self.vocab_size is not None and self.vocab_size == self.output_dim

@@ -1,0 +1,148 @@
+"""The task contract: a task makes batches, owns the loss and computes the metrics.
+
+Shape legend: B batch · T time · O model outputs per step.
+
+Tasks know nothing about models: they publish an :class:`~seqlab.spec.IOSpec` and evaluate
+through a ``predict(batch) -> outputs (B, T, O)`` callable the trainer hands them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from seqlab.config import from_dict
+from seqlab.registry import Registry
+from seqlab.spec import IOSpec
+
+IGNORE = -100  # target id of positions that are not scored
+
+
+@dataclass
+class Batch:
+    """One batch. ``targets`` are ids (B, T) with IGNORE at unscored steps, or floats (B, T, O)."""
+
+    inputs: Tensor  # (B, T) token ids or (B, T, F) features
+    targets: Tensor  # (B, T) long or (B, T, O) float
+    target_mask: Tensor  # (B, T) bool: positions the loss and metrics score
+    mask: Tensor | None = None  # (B, T) bool: real input tokens (None = no padding)
+    lengths: Tensor | None = None  # (B,) sequence lengths, for per-length metrics
+
+    def to(self, device: torch.device | str) -> Batch:
+        move = lambda t: None if t is None else t.to(device)  # noqa: E731
+        return Batch(move(self.inputs), move(self.targets), move(self.target_mask), move(self.mask),
+                     move(self.lengths))
+
+
+Predict = Callable[[Batch], Tensor]
+TASKS: Registry[type[Task]] = Registry("task")
+
+
+class Task:
+    """Base class. Subclasses set ``Config`` (a dataclass), ``io`` and the methods below.
+
+    ``train_defaults`` are train-config values this task needs to learn in a reasonable time
+    (applied before the user's overrides); ``primary_metric`` names the headline metric.
+    """
+
+    Config: ClassVar[type]
+    train_defaults: ClassVar[dict[str, Any]] = {}
+    primary_metric: ClassVar[str] = "val_loss"
+    io: IOSpec
+
+    def __init__(self, config: Any = None, seed: int = 0) -> None:
+        self.config = from_dict(self.Config, config if config is not None else {})
+        self.seed = seed
+
+    def train_batch(self, batch_size: int, generator: torch.Generator) -> Batch:
+        raise NotImplementedError
+
+    def loss(self, outputs: Tensor, batch: Batch) -> Tensor:
+        """Mean cross-entropy over scored positions (``Σ mask·L / Σ mask``)."""
+        return F.cross_entropy(outputs[batch.target_mask], batch.targets[batch.target_mask])
+
+    def evaluate(self, predict: Predict, batch_size: int) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def save(self, run_dir: Path) -> None:
+        """Write what inference needs besides the weights (e.g. a tokenizer)."""
+
+
+def classification_counts(outputs: Tensor, batch: Batch) -> dict[str, float]:
+    """Sums over a batch: CE loss, correct predictions, scored positions, fully-correct sequences."""
+    tm = batch.target_mask
+    logits, targets = outputs[tm], batch.targets[tm]
+    correct = outputs.argmax(-1).eq(batch.targets) | ~tm  # (B, T): unscored count as right
+    return {
+        "loss_sum": float(F.cross_entropy(logits, targets, reduction="sum")),
+        "correct": float((logits.argmax(-1) == targets).sum()),
+        "count": float(tm.sum()),
+        "seq_correct": float(correct.all(dim=1).sum()),
+        "seqs": float(outputs.shape[0]),
+    }
+
+
+def summarise(counts: Iterable[dict[str, float]], prefix: str) -> dict[str, float]:
+    """Aggregate :func:`classification_counts` into ``{prefix}_loss``, ``_acc``, ``_seq_acc``."""
+    total: dict[str, float] = {}
+    for c in counts:
+        for k, v in c.items():
+            total[k] = total.get(k, 0.0) + v
+    return {
+        f"{prefix}_loss": total["loss_sum"] / max(total["count"], 1.0),
+        f"{prefix}_acc": total["correct"] / max(total["count"], 1.0),
+        f"{prefix}_seq_acc": total["seq_correct"] / max(total["seqs"], 1.0),
+    }
+
+
+def evaluate_by_length(
+    make_batch: Callable[[Tensor, torch.Generator], Batch], lengths: range, per_length: int,
+    predict: Predict, batch_size: int, seed: int, prefix: str,
+) -> dict[str, Any]:
+    """Length-generalisation evaluation (Delétang et al. 2022): accuracy per length and averaged.
+
+    ``make_batch(lengths (B,), generator)`` builds a padded batch of sequences of those lengths.
+    Lengths are processed in ascending order so each batch pads little. Returns
+    ``{prefix}_acc`` (mean over lengths of the per-length accuracy), ``{prefix}_acc_min``,
+    ``{prefix}_seq_acc`` and ``{prefix}_acc_by_length`` ({length: accuracy}).
+    """
+    generator = torch.Generator().manual_seed(seed)
+    all_lengths = torch.tensor(list(lengths)).repeat_interleave(per_length)  # ascending
+    by_length: dict[int, list[dict[str, float]]] = {}
+    for start in range(0, len(all_lengths), batch_size):
+        chunk = all_lengths[start : start + batch_size]
+        batch = make_batch(chunk, generator)
+        outputs = predict(batch)
+        for n in chunk.unique().tolist():
+            rows = chunk == n
+            sub = Batch(batch.inputs[rows], batch.targets[rows], batch.target_mask[rows])
+            by_length.setdefault(n, []).append(classification_counts(outputs[rows], sub))
+    per = {n: summarise(c, "x") for n, c in sorted(by_length.items())}
+    accs = [p["x_acc"] for p in per.values()]
+    return {
+        f"{prefix}_acc": sum(accs) / len(accs),
+        f"{prefix}_acc_min": min(accs),
+        f"{prefix}_seq_acc": sum(p["x_seq_acc"] for p in per.values()) / len(per),
+        f"{prefix}_loss": sum(p["x_loss"] for p in per.values()) / len(per),
+        f"{prefix}_acc_by_length": {n: round(p["x_acc"], 4) for n, p in per.items()},
+    }
+
+
+def lengths_mask(lengths: Tensor, T: int) -> Tensor:
+    """(B,) lengths -> (B, T) bool mask of real (left-aligned) positions."""
+    return torch.arange(T)[None, :] < lengths[:, None]
+
+
+def bits(nats: float) -> float:
+    return nats / math.log(2)
+
+
+def build_task(name: str, config: Any = None, seed: int = 0) -> Task:
+    return TASKS.get(name)(config, seed)

@@ -1,0 +1,85 @@
+"""Copy: read a string, then write it back after a separator (a memory test).
+
+Input ``x_1..x_n SEP ∅..∅`` (n blanks), target ``x_1..x_n`` at the n blank positions. Symbols are
+uniform over ``num_symbols``; training lengths n ∈ [min_len, max_len]; the test set checks
+length generalisation on n ∈ [test_min_len, test_max_len].
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from seqlab.config import check_positive
+from seqlab.errors import ConfigError
+from seqlab.spec import IOSpec
+from seqlab.tasks.base import IGNORE, TASKS, Batch, Predict, Task, evaluate_by_length, lengths_mask
+
+
+@dataclass
+class CopyConfig:
+    """Alphabet size, training and test string lengths."""
+
+    num_symbols: int = 8
+    min_len: int = 1
+    max_len: int = 20
+    test_min_len: int = 21
+    test_max_len: int = 40
+    test_per_length: int = 16
+    val_size: int = 512
+
+    def __post_init__(self) -> None:
+        for name in ("num_symbols", "min_len", "max_len", "test_min_len", "test_max_len",
+                     "test_per_length", "val_size"):
+            check_positive(name, getattr(self, name))
+        if self.min_len > self.max_len or self.test_min_len > self.test_max_len:
+            raise ConfigError("copy lengths: expected min_len <= max_len and test_min_len <= test_max_len")
+
+
+@TASKS.register("copy")
+class CopyTask(Task):
+    """Many-to-many (delayed) copy; token and whole-sequence accuracy, per test length."""
+
+    Config = CopyConfig
+    primary_metric = "val_seq_acc"
+    train_defaults = {"steps": 3000, "batch_size": 64, "lr": 3e-3, "eval_every": 1000}
+
+    def __init__(self, config=None, seed: int = 0) -> None:
+        super().__init__(config, seed)
+        S = self.config.num_symbols
+        self.sep, self.blank = S, S + 1
+        self.io = IOSpec(output_dim=S, vocab_size=S + 2)
+
+    def make_batch(self, lengths: Tensor, generator: torch.Generator) -> Batch:
+        """Strings of lengths n (B,) laid out as ``x SEP blanks`` (length 2n+1), right-padded."""
+        B, n_max = len(lengths), int(lengths.max())
+        T = 2 * n_max + 1
+        total = 2 * lengths + 1
+        mask = lengths_mask(total, T)  # (B, T)
+        symbols = torch.randint(0, self.config.num_symbols, (B, n_max), generator=generator)
+        pos = torch.arange(T)[None, :]  # (1, T)
+        n = lengths[:, None]  # (B, 1)
+        is_src, is_out = pos < n, (pos > n) & (pos <= 2 * n)
+        src_idx = pos.clamp(max=n_max - 1).expand(B, T)
+        out_idx = (pos - n - 1).clamp(0, n_max - 1)
+        inputs = torch.where(is_src, symbols.gather(1, src_idx), torch.full_like(pos, self.blank))
+        inputs = torch.where(pos == n, torch.full_like(inputs, self.sep), inputs) * mask
+        targets = torch.where(is_out, symbols.gather(1, out_idx), torch.full_like(inputs, IGNORE))
+        return Batch(inputs, targets, is_out, mask, total)
+
+    def train_batch(self, batch_size: int, generator: torch.Generator) -> Batch:
+        c = self.config
+        lengths = torch.randint(c.min_len, c.max_len + 1, (batch_size,), generator=generator)
+        return self.make_batch(lengths, generator)
+
+    def evaluate(self, predict: Predict, batch_size: int) -> dict:
+        c = self.config
+        per = max(1, c.val_size // (c.max_len - c.min_len + 1))
+        val = evaluate_by_length(self.make_batch, range(c.min_len, c.max_len + 1), per, predict,
+                                 batch_size, self.seed + 1, "val")
+        val.pop("val_acc_by_length")
+        test = evaluate_by_length(self.make_batch, range(c.test_min_len, c.test_max_len + 1),
+                                  c.test_per_length, predict, batch_size, self.seed + 2, "test")
+        return val | test
