@@ -14,6 +14,7 @@ def atomic_write(path: str | Path, write: Callable[[str], None]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
     try:
         write(tmp)
         with open(tmp, "rb") as f:
@@ -29,3 +30,9 @@ def atomic_write_text(path: str | Path, text: str) -> None:
         Path(tmp).write_text(text, encoding="utf-8")
 
     atomic_write(path, write)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

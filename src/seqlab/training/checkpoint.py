@@ -49,7 +49,11 @@ def load_checkpoint(directory: str | Path, model: nn.Module) -> dict[str, Any]:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
         raise RunDirError(f"{meta_path}:{err.lineno}: invalid JSON: {err.msg}") from None
-    missing, unexpected = model.load_state_dict(tensors, strict=False)
+    try:
+        missing, unexpected = model.load_state_dict(tensors, strict=False)
+    except RuntimeError as err:  # shape mismatches
+        detail = str(err).splitlines()[1].strip() if "\n" in str(err) else str(err)
+        raise RunDirError(f"checkpoint {weights} does not fit the model: {detail}") from None
     missing = [k for k in missing if not _is_tied(model, k, tensors)]
     if missing or unexpected:
         raise RunDirError(f"checkpoint {weights} does not fit the model: missing {missing}, "

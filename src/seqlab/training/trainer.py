@@ -117,7 +117,7 @@ def train(config: ExperimentConfig, run_dir: str | Path, *, progress: bool = Tru
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), tc.clip_norm or float("inf"))
         optimizer.step()
         schedule.step()
-        tokens += int(batch.mask.sum()) if batch.mask is not None else batch.inputs[..., 0].numel()
+        tokens += int(batch.mask.sum()) if batch.mask is not None else batch.inputs.shape[0] * batch.inputs.shape[1]
         bar.update(1)
         if step % max(tc.log_every, 1) == 0 or step == tc.steps:
             elapsed = time.perf_counter() - start

@@ -1,0 +1,198 @@
+"""The sequence-mixer contract (DESIGN.md §2), for every registered mixer × backend × variant.
+
+A new mixer gets all of this by registering; extra variant configs can be listed in VARIANTS.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from seqlab.config import from_dict, to_dict
+from seqlab.errors import ShapeError
+from seqlab.mixers import MIXERS, build_mixer
+
+B, T, D = 3, 9, 8
+VARIANTS = {  # extra configurations beyond one per backend
+    "lstm": [{"backend": "naive", "layer_norm": True}, {"backend": "naive", "recurrent_dropout": 0.3},
+             {"learnable_init_state": True}, {"forget_bias": None}],
+    "gru": [{"backend": "naive", "recurrent_dropout": 0.3}, {"learnable_init_state": True}],
+    "rnn": [{"nonlinearity": "relu"}, {"learnable_init_state": True}],
+}
+
+
+def _cases():
+    for name in MIXERS.names():
+        cls = MIXERS.get(name)
+        for backend in cls.BACKENDS:
+            yield name, {"backend": backend}
+        yield from ((name, v) for v in VARIANTS.get(name, []))
+
+
+CASES = list(_cases())
+IDS = [f"{n}-{'-'.join(f'{k}={v}' for k, v in c.items())}" for n, c in CASES]
+
+
+def _mixer(name, config):
+    torch.manual_seed(0)
+    m = build_mixer(name, D, config).double().eval()
+    with torch.no_grad():  # make learnable initial states non-trivial
+        for pname, p in m.named_parameters():
+            if "h0" in pname or "c0" in pname:
+                p.normal_()
+    return m
+
+
+def _x(b=B, t=T):
+    return torch.randn(b, t, D, dtype=torch.float64)
+
+
+def _close(a, b, tol=1e-9):
+    torch.testing.assert_close(a, b, atol=tol, rtol=tol)
+
+
+def _close_states(s1, s2, tol=1e-9):
+    assert type(s1) is type(s2)
+    for a, b in zip(s1, s2, strict=True):
+        _close(a, b, tol)
+
+
+@pytest.fixture(params=CASES, ids=IDS)
+def case(request):
+    return request.param
+
+
+def test_shapes_and_state_type(case):
+    name, config = case
+    m = _mixer(name, config)
+    y, state = m(_x())
+    assert y.shape == (B, T, D)
+    assert isinstance(state, m.State)
+    assert all(t.shape[0] == B for t in state)
+    init = m.init_state(B)
+    assert isinstance(init, m.State) and [t.shape for t in init] == [t.shape for t in state]
+
+
+def test_causality(case):
+    m = _mixer(*case)
+    x = _x()
+    y, _ = m(x)
+    x2 = x.clone()
+    x2[:, 5:] += torch.randn_like(x2[:, 5:])
+    y2, _ = m(x2)
+    _close(y2[:, :5], y[:, :5])
+    assert not torch.allclose(y2[:, 5:], y[:, 5:])
+
+
+def test_step_loop_equals_forward(case):
+    m = _mixer(*case)
+    x = _x()
+    y, final = m(x)
+    state = m.init_state(B)
+    ys = []
+    for t in range(T):
+        y_t, state = m.step(x[:, t], state)
+        ys.append(y_t)
+    _close(torch.stack(ys, 1), y)
+    _close_states(state, final)
+
+
+def test_split_forward_with_carried_state(case):
+    m = _mixer(*case)
+    x = _x()
+    y, final = m(x)
+    y1, s1 = m(x[:, :4])
+    y2, s2 = m(x[:, 4:], s1)
+    _close(torch.cat([y1, y2], 1), y)
+    _close_states(s2, final)
+
+
+def test_batch_independence(case):
+    m = _mixer(*case)
+    x = _x()
+    y, state = m(x)
+    for b in range(B):
+        yb, sb = m(x[b : b + 1])
+        _close(yb, y[b : b + 1])
+        _close_states(sb, type(state)(*(t[b : b + 1] for t in state)))
+
+
+def test_padding_invariance(case):
+    m = _mixer(*case)
+    x = _x()
+    lengths = torch.tensor([T, 4, 1])
+    mask = torch.arange(T)[None] < lengths[:, None]
+    y, state = m(x, mask=mask)
+    garbage = torch.where(mask[..., None], x, torch.full_like(x, 1e6))  # pads hold huge values
+    y_g, state_g = m(garbage, mask=mask)
+    _close(y_g, y)
+    _close_states(state_g, state)
+    assert torch.isfinite(y).all()
+    for b, n in enumerate(lengths.tolist()):
+        alone, s_alone = m(x[b : b + 1, :n])
+        _close(y[b : b + 1, :n], alone)
+        _close_states(type(state)(*(t[b : b + 1] for t in state)), s_alone)
+
+
+def test_finite_gradients_reach_every_parameter(case):
+    m = _mixer(*case).train()
+    x = _x().requires_grad_()
+    mask = torch.arange(T)[None] < torch.tensor([T, 5, 2])[:, None]
+    y, state = m(x, mask=mask)
+    (y.pow(2).sum() + sum(s.pow(2).sum() for s in state)).backward()
+    assert torch.isfinite(x.grad).all()
+    for pname, p in m.named_parameters():
+        assert p.grad is not None, f"no gradient reaches {pname}"
+        assert torch.isfinite(p.grad).all(), pname
+        assert p.grad.abs().sum() > 0, f"zero gradient for {pname}"
+
+
+def test_backends_agree_with_naive(case):
+    name, config = case
+    backend = config.get("backend", "auto")
+    if backend == "naive":
+        pytest.skip("naive is the reference")
+    ref = _mixer(name, config | {"backend": "naive"})
+    fast = _mixer(name, config)
+    fast.load_state_dict(ref.state_dict())
+    x1 = _x().requires_grad_()
+    x2 = x1.detach().clone().requires_grad_()
+    lengths = torch.tensor([T, 6, 3])
+    mask = torch.arange(T)[None] < lengths[:, None]
+    y1, s1 = ref(x1, mask=mask)
+    y2, s2 = fast(x2, mask=mask)
+    _close(y2, y1)
+    _close_states(s2, s1)
+    w = torch.randn_like(y1)
+    ((y1 * w).sum() + s1[0].sum()).backward()
+    ((y2 * w).sum() + s2[0].sum()).backward()
+    _close(x2.grad, x1.grad)
+    grads = dict(ref.named_parameters())
+    for pname, p in fast.named_parameters():
+        _close(p.grad, grads[pname].grad)
+
+
+def test_config_round_trip(case):
+    name, config = case
+    m = _mixer(name, config)
+    data = to_dict(m.config)
+    assert from_dict(type(m.config), data) == m.config
+    rebuilt = build_mixer(name, D, data)
+    assert list(rebuilt.state_dict()) == list(m.state_dict())
+
+
+def test_bad_inputs_say_what_was_expected(case):
+    m = _mixer(*case)
+    with pytest.raises(ShapeError, match=r"expected x of shape \(B, T, 8\)"):
+        m(torch.randn(T, D, dtype=torch.float64))
+    with pytest.raises(ShapeError, match="expected x of shape"):
+        m(_x()[..., :5])
+    state = m.init_state(B)
+    bad = type(state)(*(t[:2] for t in state))
+    with pytest.raises(ShapeError, match="expected state"):
+        m(_x(), bad)
+
+
+def test_unknown_mixer_lists_choices():
+    with pytest.raises(KeyError, match="choose from: gru, lstm, rnn"):
+        build_mixer("lstn", D)
