@@ -13,10 +13,9 @@ Stage directions (``_..._``) and act/scene headings (``#``) are dropped; speaker
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from pathlib import Path
-
-import importlib.util
 
 PLAYS = ["tragedies/macbeth.md", "tragedies/romeo-and-juliet.md", "tragedies/hamlet.md"]
 OUT = Path(__file__).resolve().parents[1] / "src/seqlab/data/builtin/tragedies.txt"

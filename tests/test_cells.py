@@ -17,7 +17,9 @@ def _rand(*shape):
 
 def test_gradcheck_rnn_cell():
     for nl in ("tanh", "relu"):
-        assert torch.autograd.gradcheck(lambda g, h, w, nl=nl: rnn_cell(g, h, w, nl), (_rand(2, 3), _rand(2, 3), _rand(3, 3)))
+        assert torch.autograd.gradcheck(
+            lambda g, h, w, nl=nl: rnn_cell(g, h, w, nl), (_rand(2, 3), _rand(2, 3), _rand(3, 3))
+        )
 
 
 def test_gradcheck_lstm_cell_plain_projected_and_layer_norm():

@@ -84,10 +84,14 @@ def test_experiment_config_round_trip_with_task_and_mixer_sections():
 def test_experiment_config_errors():
     with pytest.raises(ConfigError, match="unknown key 'task.max_lenn'"):
         ExperimentConfig.from_dict({"task": {"name": "copy", "max_lenn": 5}})
-    with pytest.raises(UnknownNameError, match="unknown task 'cpy'; choose from: adding, charlm, copy, parity"):
+    with pytest.raises(
+        UnknownNameError, match="unknown task 'cpy'; choose from: adding, charlm, copy, parity"
+    ):
         ExperimentConfig.from_dict({"task": {"name": "cpy"}})
     with pytest.raises(ConfigError, match="unknown key 'model.mixers.lstm.layernorm'"):
-        ExperimentConfig.from_dict({"task": {"name": "copy"}, "model": {"mixers": {"lstm": {"layernorm": 1}}}})
+        ExperimentConfig.from_dict(
+            {"task": {"name": "copy"}, "model": {"mixers": {"lstm": {"layernorm": 1}}}}
+        )
     with pytest.raises(UnknownNameError, match="unknown mixer 'lstn'"):
         ModelConfig(layer_types=["lstn"])
 
@@ -96,7 +100,9 @@ def test_overrides_parse_yaml_values_and_nest():
     assert parse_override("model.d_model=128") == (["model", "d_model"], 128)
     assert parse_override("model.layer_types=[lstm, gru]") == (["model", "layer_types"], ["lstm", "gru"])
     assert parse_override("train.lr=3e-4")[1] == 3e-4
-    data = apply_overrides({"model": {"d_model": 8}}, ["model.d_model=16", "model.mixers.lstm.layer_norm=true"])
+    data = apply_overrides(
+        {"model": {"d_model": 8}}, ["model.d_model=16", "model.mixers.lstm.layer_norm=true"]
+    )
     assert data == {"model": {"d_model": 16, "mixers": {"lstm": {"layer_norm": True}}}}
     with pytest.raises(ConfigError, match="must look like key.subkey=value"):
         parse_override("model.d_model")

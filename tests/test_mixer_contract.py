@@ -14,8 +14,12 @@ from seqlab.mixers import MIXERS, build_mixer
 
 B, T, D = 3, 9, 8
 VARIANTS = {  # extra configurations beyond one per backend
-    "lstm": [{"backend": "naive", "layer_norm": True}, {"backend": "naive", "recurrent_dropout": 0.3},
-             {"learnable_init_state": True}, {"forget_bias": None}],
+    "lstm": [
+        {"backend": "naive", "layer_norm": True},
+        {"backend": "naive", "recurrent_dropout": 0.3},
+        {"learnable_init_state": True},
+        {"forget_bias": None},
+    ],
     "gru": [{"backend": "naive", "recurrent_dropout": 0.3}, {"learnable_init_state": True}],
     "rnn": [{"nonlinearity": "relu"}, {"learnable_init_state": True}],
 }

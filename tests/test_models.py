@@ -72,7 +72,9 @@ def test_weight_tying_shares_the_embedding():
 
 
 def test_feature_inputs_and_accounting():
-    model = SequenceModel(ModelConfig(d_model=8, layer_types=["lstm", "gru"]), IOSpec(output_dim=1, input_dim=2))
+    model = SequenceModel(
+        ModelConfig(d_model=8, layer_types=["lstm", "gru"]), IOSpec(output_dim=1, input_dim=2)
+    )
     y, state = model(torch.randn(4, 5, 2))
     assert y.shape == (4, 5, 1) and len(state) == 2
     assert model.state_size() == 2 * 8 + 8  # LSTM (h, c) + GRU h

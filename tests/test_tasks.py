@@ -22,7 +22,7 @@ def test_parity_targets_and_padding():
     for b, n in enumerate([3, 1, 5]):
         assert batch.mask[b].sum() == n
         assert batch.targets[b, n - 1] == batch.inputs[b, :n].sum() % 2
-        assert (batch.targets[b, :n - 1] == IGNORE).all() and (batch.targets[b, n:] == IGNORE).all()
+        assert (batch.targets[b, : n - 1] == IGNORE).all() and (batch.targets[b, n:] == IGNORE).all()
         assert (batch.inputs[b, n:] == 0).all()
 
 

@@ -17,13 +17,28 @@ from seqlab.training.schedule import warmup_cosine
 
 
 def _config(task="copy", steps=60, **train):
-    return ExperimentConfig.from_dict({
-        "task": {"name": task, "max_len": 4, "test_min_len": 5, "test_max_len": 6, "test_per_length": 4,
-                 "val_size": 32},
-        "model": {"d_model": 24, "layer_types": ["lstm"]},
-        "train": {"steps": steps, "batch_size": 16, "lr": 1e-2, "warmup_steps": 5, "eval_every": 30,
-                  "log_every": 10} | train,
-    })
+    return ExperimentConfig.from_dict(
+        {
+            "task": {
+                "name": task,
+                "max_len": 4,
+                "test_min_len": 5,
+                "test_max_len": 6,
+                "test_per_length": 4,
+                "val_size": 32,
+            },
+            "model": {"d_model": 24, "layer_types": ["lstm"]},
+            "train": {
+                "steps": steps,
+                "batch_size": 16,
+                "lr": 1e-2,
+                "warmup_steps": 5,
+                "eval_every": 30,
+                "log_every": 10,
+            }
+            | train,
+        }
+    )
 
 
 def test_training_learns_and_writes_the_run_directory(tmp_path):
@@ -86,8 +101,9 @@ def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
 
 
 def test_param_groups_cover_every_parameter_once():
-    model = SequenceModel(ModelConfig(d_model=8, layer_types=["lstm"], tie_weights=True),
-                          IOSpec(output_dim=5, vocab_size=5))
+    model = SequenceModel(
+        ModelConfig(d_model=8, layer_types=["lstm"], tie_weights=True), IOSpec(output_dim=5, vocab_size=5)
+    )
     decay, no_decay = param_groups(model, 0.1)
     ids = [id(p) for p in decay["params"] + no_decay["params"]]
     assert len(ids) == len(set(ids)) == len(list(model.parameters()))

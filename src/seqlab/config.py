@@ -14,6 +14,7 @@ where the type of a section depends on a registered name (task and mixer configs
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import types
@@ -28,14 +29,14 @@ from seqlab.errors import ConfigError
 C = TypeVar("C")
 
 __all__ = [
-    "from_dict",
-    "to_dict",
-    "load_file",
-    "save_file",
     "apply_overrides",
-    "parse_override",
     "check_positive",
     "check_range",
+    "from_dict",
+    "load_file",
+    "parse_override",
+    "save_file",
+    "to_dict",
 ]
 
 
@@ -182,10 +183,8 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     except yaml.YAMLError:
         value = raw
     if isinstance(value, str):  # YAML 1.1 reads "3e-4" as a string; a user means the number
-        try:
+        with contextlib.suppress(ValueError):
             value = float(value)
-        except ValueError:
-            pass
     return [k.strip() for k in key.split(".")], value
 
 

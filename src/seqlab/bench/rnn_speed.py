@@ -82,8 +82,10 @@ def main(argv: list[str] | None = None) -> None:
             times[name].append(time.perf_counter() - start)
     tokens = args.batch * args.time
     ref = statistics.median(times["torch.nn.LSTM"])
-    print(f"fwd+bwd, B={args.batch} T={args.time} D=H={args.size}, threads={torch.get_num_threads()}, "
-          f"median of {args.repeats}")
+    print(
+        f"fwd+bwd, B={args.batch} T={args.time} D=H={args.size}, threads={torch.get_num_threads()}, "
+        f"median of {args.repeats}"
+    )
     print(f"{'case':32s} {'tokens/s':>10s} {'vs torch.nn.LSTM':>17s}")
     result = {}
     for name, ts in times.items():

@@ -22,8 +22,9 @@ EXIT_USAGE = 2
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     try:
         return args.func(args)
     except (SeqlabError, KeyboardInterrupt) as err:
@@ -39,31 +40,50 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     common.add_argument("--verbose", "-v", action="store_true", help="log at INFO level")
     parser = argparse.ArgumentParser(
-        prog="seqlab", parents=[common],
+        prog="seqlab",
+        parents=[common],
         description="Train, evaluate and compare sequence models (RNN, LSTM, GRU, ...).",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("list", parents=[common], help="list registered mixers, models or tasks",
-                       description="List registered names with a one-line description.")
+    p = sub.add_parser(
+        "list",
+        parents=[common],
+        help="list registered mixers, models or tasks",
+        description="List registered names with a one-line description.",
+    )
     p.add_argument("kind", choices=["mixers", "models", "tasks"])
     p.set_defaults(func=cmd_list)
 
-    p = sub.add_parser("train", parents=[common], help="train a model on a task",
-                       description="Train a model preset on a task and write a run directory.")
+    p = sub.add_parser(
+        "train",
+        parents=[common],
+        help="train a model on a task",
+        description="Train a model preset on a task and write a run directory.",
+    )
     p.add_argument("--task", default=None, help="task name (see `seqlab list tasks`); default from --config")
     p.add_argument("--model", default=None, help="model preset (see `seqlab list models`), default lstm")
     p.add_argument("--config", type=Path, help="YAML/JSON experiment config (task/model/train sections)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config value, e.g. --set model.d_model=64 (repeatable)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. --set model.d_model=64 (repeatable)",
+    )
     p.add_argument("--out", type=Path, help="run directory (default runs/<task>-<model>-<time>)")
     p.add_argument("--overwrite", action="store_true", help="allow an existing, non-empty run directory")
     p.add_argument("--json", action="store_true", help="print the final metrics as one JSON line last")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("generate", parents=[common], help="sample text from a trained language model",
-                       description="Continue a prompt with a trained language model's run directory.")
+    p = sub.add_parser(
+        "generate",
+        parents=[common],
+        help="sample text from a trained language model",
+        description="Continue a prompt with a trained language model's run directory.",
+    )
     p.add_argument("run_dir", type=Path)
     p.add_argument("--prompt", default="\n", help="text to continue (default: a newline)")
     p.add_argument("--max-new-tokens", type=int, default=200)
@@ -93,8 +113,9 @@ def cmd_list(args: argparse.Namespace) -> int:
 # -- train ----------------------------------------------------------------------------------------
 
 
-def resolve_config(task: str | None, model: str | None, config_file: Path | None,
-                   overrides: list[str]) -> Any:
+def resolve_config(
+    task: str | None, model: str | None, config_file: Path | None, overrides: list[str]
+) -> Any:
     """Defaults (task's train settings, model preset) <- config file <- --set overrides."""
     from seqlab.config import apply_overrides, load_file
     from seqlab.models import MODELS
@@ -124,7 +145,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     from seqlab.training import train
 
     config = resolve_config(args.task, args.model, args.config, args.overrides)
-    out = args.out or Path("runs") / f"{config.task.name}-{args.model or 'lstm'}-{time.strftime('%Y%m%d-%H%M%S')}"
+    out = (
+        args.out
+        or Path("runs") / f"{config.task.name}-{args.model or 'lstm'}-{time.strftime('%Y%m%d-%H%M%S')}"
+    )
     if out.exists() and any(out.iterdir()) and not args.overwrite:
         raise ConfigError(f"run directory {out} is not empty; pass --overwrite or choose another --out")
     print(f"run directory: {out}", file=sys.stderr)

@@ -6,6 +6,17 @@ from seqlab.mixers.lstm import LSTMConfig, LSTMMixer, LSTMState
 from seqlab.mixers.rnn import RNNConfig, RNNMixer, RNNState
 
 __all__ = [
-    "MIXERS", "GRUConfig", "GRUMixer", "GRUState", "LSTMConfig", "LSTMMixer", "LSTMState", "Mixer",
-    "RNNConfig", "RNNMixer", "RNNState", "RecurrentMixer", "build_mixer",
+    "MIXERS",
+    "GRUConfig",
+    "GRUMixer",
+    "GRUState",
+    "LSTMConfig",
+    "LSTMMixer",
+    "LSTMState",
+    "Mixer",
+    "RNNConfig",
+    "RNNMixer",
+    "RNNState",
+    "RecurrentMixer",
+    "build_mixer",
 ]

@@ -48,7 +48,9 @@ class Mixer(nn.Module):
     def step(self, x_t: Tensor, state: NamedTuple | None) -> tuple[Tensor, NamedTuple]:
         """One token: x_t (B, D) -> (y_t (B, D), state); equals ``forward`` on a length-1 input."""
         if x_t.dim() != 2:
-            raise ShapeError(f"{type(self).__name__}.step: expected x_t of shape (B, D), got {tuple(x_t.shape)}")
+            raise ShapeError(
+                f"{type(self).__name__}.step: expected x_t of shape (B, D), got {tuple(x_t.shape)}"
+            )
         y, state = self(x_t[:, None], state)
         return y[:, 0], state
 
@@ -108,7 +110,9 @@ class RecurrentMixer(Mixer):
 
     def _check_state(self, state: NamedTuple, B: int) -> None:
         if not isinstance(state, tuple) or len(state) != len(self.State._fields):
-            raise ShapeError(f"{type(self).__name__}: expected a {self.State.__name__}, got {type(state).__name__}")
+            raise ShapeError(
+                f"{type(self).__name__}: expected a {self.State.__name__}, got {type(state).__name__}"
+            )
         for name, t in zip(self.State._fields, state, strict=True):
             if tuple(t.shape) != (B, self.d_model):
                 raise ShapeError(

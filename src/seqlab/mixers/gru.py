@@ -41,6 +41,9 @@ class GRUMixer(RecurrentMixer):
     def _make_layer(self) -> GRU:
         c = self.config
         return GRU(
-            self.d_model, self.d_model, backend=c.backend, recurrent_dropout=c.recurrent_dropout,
+            self.d_model,
+            self.d_model,
+            backend=c.backend,
+            recurrent_dropout=c.recurrent_dropout,
             learnable_init_state=c.learnable_init_state,
         )

@@ -52,7 +52,11 @@ class LSTMMixer(RecurrentMixer):
     def _make_layer(self) -> LSTM:
         c = self.config
         return LSTM(
-            self.d_model, self.d_model, backend=c.backend, layer_norm=c.layer_norm,
-            recurrent_dropout=c.recurrent_dropout, learnable_init_state=c.learnable_init_state,
+            self.d_model,
+            self.d_model,
+            backend=c.backend,
+            layer_norm=c.layer_norm,
+            recurrent_dropout=c.recurrent_dropout,
+            learnable_init_state=c.learnable_init_state,
             forget_bias=c.forget_bias,
         )

@@ -43,6 +43,10 @@ class RNNMixer(RecurrentMixer):
     def _make_layer(self) -> RNN:
         c = self.config
         return RNN(
-            self.d_model, self.d_model, nonlinearity=c.nonlinearity, backend=c.backend,
-            recurrent_dropout=c.recurrent_dropout, learnable_init_state=c.learnable_init_state,
+            self.d_model,
+            self.d_model,
+            nonlinearity=c.nonlinearity,
+            backend=c.backend,
+            recurrent_dropout=c.recurrent_dropout,
+            learnable_init_state=c.learnable_init_state,
         )

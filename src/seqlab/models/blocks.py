@@ -17,7 +17,13 @@ class Block(nn.Module):
     """Pre-norm residual block; with ``residual=False`` it is a plain stacked layer."""
 
     def __init__(
-        self, d_model: int, mixer: str, mixer_config: Any, d_ff: int, dropout: float, norm: str,
+        self,
+        d_model: int,
+        mixer: str,
+        mixer_config: Any,
+        d_ff: int,
+        dropout: float,
+        norm: str,
         residual: bool,
     ) -> None:
         super().__init__()

@@ -38,9 +38,7 @@ class ModelConfig:
 
     d_model: int = 128
     layer_types: list[str] = field(default_factory=lambda: ["lstm"])
-    mixers: dict[str, Any] = field(
-        default_factory=dict, metadata={"parse": _parse_mixers, "dump": to_dict}
-    )
+    mixers: dict[str, Any] = field(default_factory=dict, metadata={"parse": _parse_mixers, "dump": to_dict})
     d_ff: int = 0
     dropout: float = 0.0
     norm: Literal["layernorm", "rmsnorm", "none"] = "layernorm"

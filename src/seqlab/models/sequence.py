@@ -36,8 +36,9 @@ class SequenceModel(nn.Module):
             self.embed = nn.Linear(io.input_dim, D)
         self.dropout = nn.Dropout(config.dropout)
         self.blocks = nn.ModuleList(
-            Block(D, name, config.mixer_config(name), config.d_ff, config.dropout, config.norm,
-                  config.residual)
+            Block(
+                D, name, config.mixer_config(name), config.d_ff, config.dropout, config.norm, config.residual
+            )
             for name in config.layer_types
         )
         self.norm = build_norm(config.norm, D)
@@ -80,9 +81,13 @@ class SequenceModel(nn.Module):
     def _embed(self, inputs: Tensor) -> Tensor:
         if self.io.vocab_size is not None:
             if inputs.dim() != 2 or inputs.is_floating_point():
-                raise ShapeError(f"expected token ids of shape (B, T), got {inputs.dtype} {tuple(inputs.shape)}")
+                raise ShapeError(
+                    f"expected token ids of shape (B, T), got {inputs.dtype} {tuple(inputs.shape)}"
+                )
         elif inputs.dim() != 3 or inputs.shape[-1] != self.io.input_dim:
-            raise ShapeError(f"expected features of shape (B, T, {self.io.input_dim}), got {tuple(inputs.shape)}")
+            raise ShapeError(
+                f"expected features of shape (B, T, {self.io.input_dim}), got {tuple(inputs.shape)}"
+            )
         return self.dropout(self.embed(inputs))
 
     def _check_state(self, state: State | None) -> list:
@@ -104,8 +109,13 @@ class SequenceModel(nn.Module):
 
     @torch.no_grad()
     def generate(
-        self, prompt: Tensor, max_new_tokens: int, temperature: float = 1.0, top_k: int | None = None,
-        top_p: float | None = None, generator: torch.Generator | None = None,
+        self,
+        prompt: Tensor,
+        max_new_tokens: int,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        generator: torch.Generator | None = None,
     ) -> Tensor:
         """Continue ``prompt`` (B, T0); see :func:`seqlab.models.generation.generate`."""
         from seqlab.models.generation import generate

@@ -9,7 +9,7 @@ Shape legend: B batch · T time · D input · L·K layers × directions · O out
 from __future__ import annotations
 
 import torch
-from torch import Tensor, _VF
+from torch import _VF, Tensor
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from seqlab.nn.masking import mask_to_lengths
@@ -21,14 +21,20 @@ def forward(module, x: Tensor, h0: Tensor, c0: Tensor | None, mask: Tensor | Non
     """x (B, T, D) batch-first; h0/c0 (L·K, B, ·) -> (out (B, T, O), h_n, c_n or None)."""
     kernel = _KERNELS[module.mode]
     hx = (h0.contiguous(), c0.contiguous()) if c0 is not None else h0.contiguous()
-    args = (module._flat_weights, module.bias, module.num_layers, module.dropout,
-            module.training, module.bidirectional)
+    args = (
+        module._flat_weights,
+        module.bias,
+        module.num_layers,
+        module.dropout,
+        module.training,
+        module.bidirectional,
+    )
     if mask is None:
         result = kernel(x, hx, *args, True)
         return result[0], result[1], (result[2] if c0 is not None else None)
 
     # Variable lengths: pack (rows of length 0 run one step and are restored below).
-    B, T, _ = x.shape
+    T = x.shape[1]
     lengths = mask_to_lengths(mask)
     packed = pack_padded_sequence(x, lengths.clamp(min=1).cpu(), batch_first=True, enforce_sorted=False)
     order, unorder = packed.sorted_indices, packed.unsorted_indices

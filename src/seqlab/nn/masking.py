@@ -22,8 +22,10 @@ def resolve_mask(
     if lengths is not None:
         lengths = torch.as_tensor(lengths, device=device)
         if lengths.dim() != 1 or lengths.shape[0] != B or lengths.is_floating_point():
-            raise ShapeError(f"expected lengths to be an integer tensor of shape ({B},), got "
-                             f"{lengths.dtype} of shape {tuple(lengths.shape)}")
+            raise ShapeError(
+                f"expected lengths to be an integer tensor of shape ({B},), got "
+                f"{lengths.dtype} of shape {tuple(lengths.shape)}"
+            )
         if bool((lengths < 0).any()) or bool((lengths > T).any()):
             raise ShapeError(f"expected every length in [0, {T}], got {lengths.tolist()}")
         return torch.arange(T, device=device)[None, :] < lengths[:, None]

@@ -293,7 +293,10 @@ class RNNBase(nn.Module):
     def _initial_state(self, B: int, x: Tensor) -> tuple[Tensor, Tensor | None]:
         LK = self.num_layers * self.num_directions
         if self.learnable_init_state:
-            names = [f"_l{k // self.num_directions}" + ("_reverse" if k % 2 and self.bidirectional else "") for k in range(LK)]
+            names = [
+                f"_l{k // self.num_directions}" + ("_reverse" if k % 2 and self.bidirectional else "")
+                for k in range(LK)
+            ]
             h0 = torch.stack([getattr(self, "h0" + n) for n in names])[:, None].expand(LK, B, -1)
             c0 = None
             if self.mode == "LSTM":
@@ -305,9 +308,17 @@ class RNNBase(nn.Module):
 
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"
-        for key, default in [("num_layers", 1), ("bias", True), ("batch_first", True), ("dropout", 0.0),
-                             ("bidirectional", False), ("proj_size", 0), ("layer_norm", False),
-                             ("recurrent_dropout", 0.0), ("learnable_init_state", False)]:
+        for key, default in [
+            ("num_layers", 1),
+            ("bias", True),
+            ("batch_first", True),
+            ("dropout", 0.0),
+            ("bidirectional", False),
+            ("proj_size", 0),
+            ("layer_norm", False),
+            ("recurrent_dropout", 0.0),
+            ("learnable_init_state", False),
+        ]:
             if getattr(self, key) != default:
                 s += f", {key}={getattr(self, key)}"
         return s + f", backend={self.backend!r}"
@@ -317,8 +328,12 @@ class RNNBase(nn.Module):
 
 
 def _check_args(mode, input_size, hidden_size, num_layers, dropout, proj_size, backend) -> None:
-    for label, value, low in [("input_size", input_size, 1), ("hidden_size", hidden_size, 1),
-                              ("num_layers", num_layers, 1), ("proj_size", proj_size, 0)]:
+    for label, value, low in [
+        ("input_size", input_size, 1),
+        ("hidden_size", hidden_size, 1),
+        ("num_layers", num_layers, 1),
+        ("proj_size", proj_size, 0),
+    ]:
         if not isinstance(value, int) or isinstance(value, bool) or value < low:
             raise ConfigError(f"{label}: expected an integer >= {low}, got {value!r}")
     if not (isinstance(dropout, int | float) and 0.0 <= dropout <= 1.0):
@@ -341,7 +356,9 @@ def _check_variants(mode, layer_norm, recurrent_dropout, forget_bias) -> None:
 
 
 def _pick_backend(backend: str, layer_norm: bool, recurrent_dropout: float) -> str:
-    needs_naive = [n for n, on in [("layer_norm", layer_norm), ("recurrent_dropout", recurrent_dropout)] if on]
+    needs_naive = [
+        n for n, on in [("layer_norm", layer_norm), ("recurrent_dropout", recurrent_dropout)] if on
+    ]
     if backend == "auto":
         return "naive" if needs_naive else "torch"
     if backend == "torch" and needs_naive:
@@ -381,10 +398,19 @@ class RNN(RNNBase):
             raise ConfigError(f"nonlinearity: expected 'tanh' or 'relu', got {nonlinearity!r}")
         self.nonlinearity = nonlinearity
         super().__init__(
-            "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU", input_size, hidden_size, num_layers,
-            bias, batch_first, dropout, bidirectional, backend=backend,
-            recurrent_dropout=recurrent_dropout, learnable_init_state=learnable_init_state,
-            device=device, dtype=dtype,
+            "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU",
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            backend=backend,
+            recurrent_dropout=recurrent_dropout,
+            learnable_init_state=learnable_init_state,
+            device=device,
+            dtype=dtype,
         )
 
 
@@ -420,9 +446,21 @@ class LSTM(RNNBase):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__(
-            "LSTM", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-            proj_size, backend=backend, layer_norm=layer_norm, recurrent_dropout=recurrent_dropout,
-            learnable_init_state=learnable_init_state, forget_bias=forget_bias, device=device,
+            "LSTM",
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            proj_size,
+            backend=backend,
+            layer_norm=layer_norm,
+            recurrent_dropout=recurrent_dropout,
+            learnable_init_state=learnable_init_state,
+            forget_bias=forget_bias,
+            device=device,
             dtype=dtype,
         )
 
@@ -451,7 +489,17 @@ class GRU(RNNBase):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__(
-            "GRU", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-            backend=backend, recurrent_dropout=recurrent_dropout,
-            learnable_init_state=learnable_init_state, device=device, dtype=dtype,
+            "GRU",
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            backend=backend,
+            recurrent_dropout=recurrent_dropout,
+            learnable_init_state=learnable_init_state,
+            device=device,
+            dtype=dtype,
         )

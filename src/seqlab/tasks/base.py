@@ -37,8 +37,9 @@ class Batch:
 
     def to(self, device: torch.device | str) -> Batch:
         move = lambda t: None if t is None else t.to(device)  # noqa: E731
-        return Batch(move(self.inputs), move(self.targets), move(self.target_mask), move(self.mask),
-                     move(self.lengths))
+        return Batch(
+            move(self.inputs), move(self.targets), move(self.target_mask), move(self.mask), move(self.lengths)
+        )
 
 
 Predict = Callable[[Batch], Tensor]
@@ -103,8 +104,13 @@ def summarise(counts: Iterable[dict[str, float]], prefix: str) -> dict[str, floa
 
 
 def evaluate_by_length(
-    make_batch: Callable[[Tensor, torch.Generator], Batch], lengths: range, per_length: int,
-    predict: Predict, batch_size: int, seed: int, prefix: str,
+    make_batch: Callable[[Tensor, torch.Generator], Batch],
+    lengths: range,
+    per_length: int,
+    predict: Predict,
+    batch_size: int,
+    seed: int,
+    prefix: str,
 ) -> dict[str, Any]:
     """Length-generalisation evaluation (Delétang et al. 2022): accuracy per length and averaged.
 

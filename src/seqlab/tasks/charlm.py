@@ -42,8 +42,14 @@ class CharLMTask(Task):
 
     Config = CharLMConfig
     primary_metric = "val_bpc"
-    train_defaults = {"steps": 1200, "batch_size": 32, "lr": 4e-3, "warmup_steps": 50, "eval_every": 400,
-                      "eval_batch_size": 64}
+    train_defaults = {
+        "steps": 1200,
+        "batch_size": 32,
+        "lr": 4e-3,
+        "warmup_steps": 50,
+        "eval_every": 400,
+        "eval_batch_size": 64,
+    }
 
     def __init__(self, config=None, seed: int = 0) -> None:
         super().__init__(config, seed)
@@ -55,8 +61,10 @@ class CharLMTask(Task):
         self.train_data, self.val_data = data[:split], data[split:]
         for name, part in [("training", self.train_data), ("held-out", self.val_data)]:
             if len(part) < c.seq_len + 1:
-                raise ConfigError(f"charlm: the {name} split has {len(part)} characters, fewer than "
-                                  f"seq_len + 1 = {c.seq_len + 1}; use a longer text or a smaller seq_len")
+                raise ConfigError(
+                    f"charlm: the {name} split has {len(part)} characters, fewer than "
+                    f"seq_len + 1 = {c.seq_len + 1}; use a longer text or a smaller seq_len"
+                )
         self.io = IOSpec(output_dim=self.tokenizer.vocab_size, vocab_size=self.tokenizer.vocab_size)
 
     def _windows(self, data: torch.Tensor, starts: torch.Tensor) -> Batch:
@@ -79,8 +87,11 @@ class CharLMTask(Task):
         for i in range(0, n, batch_size):
             batch = self._windows(self.val_data, starts[i : i + batch_size])
             logits = predict(batch)
-            total += float(torch.nn.functional.cross_entropy(
-                logits.reshape(-1, logits.shape[-1]), batch.targets.reshape(-1), reduction="sum"))
+            total += float(
+                torch.nn.functional.cross_entropy(
+                    logits.reshape(-1, logits.shape[-1]), batch.targets.reshape(-1), reduction="sum"
+                )
+            )
             count += batch.targets.numel()
         loss = total / count
         return {"val_loss": loss, "val_bpc": bits(loss), "val_ppl": math.exp(loss)}

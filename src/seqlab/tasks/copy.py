@@ -31,8 +31,15 @@ class CopyConfig:
     val_size: int = 512
 
     def __post_init__(self) -> None:
-        for name in ("num_symbols", "min_len", "max_len", "test_min_len", "test_max_len",
-                     "test_per_length", "val_size"):
+        for name in (
+            "num_symbols",
+            "min_len",
+            "max_len",
+            "test_min_len",
+            "test_max_len",
+            "test_per_length",
+            "val_size",
+        ):
             check_positive(name, getattr(self, name))
         if self.min_len > self.max_len or self.test_min_len > self.test_max_len:
             raise ConfigError("copy lengths: expected min_len <= max_len and test_min_len <= test_max_len")
@@ -77,9 +84,17 @@ class CopyTask(Task):
     def evaluate(self, predict: Predict, batch_size: int) -> dict:
         c = self.config
         per = max(1, c.val_size // (c.max_len - c.min_len + 1))
-        val = evaluate_by_length(self.make_batch, range(c.min_len, c.max_len + 1), per, predict,
-                                 batch_size, self.seed + 1, "val")
+        val = evaluate_by_length(
+            self.make_batch, range(c.min_len, c.max_len + 1), per, predict, batch_size, self.seed + 1, "val"
+        )
         val.pop("val_acc_by_length")
-        test = evaluate_by_length(self.make_batch, range(c.test_min_len, c.test_max_len + 1),
-                                  c.test_per_length, predict, batch_size, self.seed + 2, "test")
+        test = evaluate_by_length(
+            self.make_batch,
+            range(c.test_min_len, c.test_max_len + 1),
+            c.test_per_length,
+            predict,
+            batch_size,
+            self.seed + 2,
+            "test",
+        )
         return val | test

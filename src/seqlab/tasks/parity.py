@@ -43,7 +43,7 @@ class ParityTask(Task):
 
     Config = ParityConfig
     primary_metric = "test_acc"
-    train_defaults = {"steps": 2000, "batch_size": 64, "lr": 3e-3, "warmup_steps": 100, "eval_every": 500}
+    train_defaults = {"steps": 600, "batch_size": 64, "lr": 3e-3, "warmup_steps": 50, "eval_every": 200}
     io = IOSpec(output_dim=2, vocab_size=2)
 
     def make_batch(self, lengths: Tensor, generator: torch.Generator) -> Batch:
@@ -64,10 +64,23 @@ class ParityTask(Task):
 
     def evaluate(self, predict: Predict, batch_size: int) -> dict:
         c = self.config
-        val = evaluate_by_length(self.make_batch, range(c.min_len, c.max_len + 1),
-                                 max(1, c.val_size // (c.max_len - c.min_len + 1)), predict, batch_size,
-                                 self.seed + 1, "val")
+        val = evaluate_by_length(
+            self.make_batch,
+            range(c.min_len, c.max_len + 1),
+            max(1, c.val_size // (c.max_len - c.min_len + 1)),
+            predict,
+            batch_size,
+            self.seed + 1,
+            "val",
+        )
         val.pop("val_acc_by_length")
-        test = evaluate_by_length(self.make_batch, range(c.test_min_len, c.test_max_len + 1),
-                                  c.test_per_length, predict, batch_size, self.seed + 2, "test")
+        test = evaluate_by_length(
+            self.make_batch,
+            range(c.test_min_len, c.test_max_len + 1),
+            c.test_per_length,
+            predict,
+            batch_size,
+            self.seed + 2,
+            "test",
+        )
         return val | test

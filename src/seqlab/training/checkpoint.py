@@ -56,8 +56,9 @@ def load_checkpoint(directory: str | Path, model: nn.Module) -> dict[str, Any]:
         raise RunDirError(f"checkpoint {weights} does not fit the model: {detail}") from None
     missing = [k for k in missing if not _is_tied(model, k, tensors)]
     if missing or unexpected:
-        raise RunDirError(f"checkpoint {weights} does not fit the model: missing {missing}, "
-                          f"unexpected {unexpected}")
+        raise RunDirError(
+            f"checkpoint {weights} does not fit the model: missing {missing}, unexpected {unexpected}"
+        )
     return meta
 
 

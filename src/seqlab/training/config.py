@@ -49,7 +49,9 @@ def _parse_task(value: Any, path: str) -> TaskSection:
     if isinstance(value, TaskSection):
         return value
     if not isinstance(value, dict) or "name" not in value:
-        raise ConfigError(f"{path}: expected a mapping with a 'name' key (one of: {', '.join(TASKS.names())})")
+        raise ConfigError(
+            f"{path}: expected a mapping with a 'name' key (one of: {', '.join(TASKS.names())})"
+        )
     options = dict(value)
     name = options.pop("name")
     return TaskSection(name, from_dict(TASKS.get(name).Config, options, path))

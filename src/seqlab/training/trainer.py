@@ -25,11 +25,11 @@ from tqdm import tqdm
 
 from seqlab.config import save_file
 from seqlab.errors import ConfigError
+from seqlab.fileio import atomic_write_text
 from seqlab.models import SequenceModel
 from seqlab.tasks import Batch, Task, build_task
 from seqlab.training.checkpoint import save_checkpoint
 from seqlab.training.config import ExperimentConfig
-from seqlab.fileio import atomic_write_text
 from seqlab.training.optim import build_optimizer
 from seqlab.training.schedule import warmup_cosine
 
@@ -117,13 +117,20 @@ def train(config: ExperimentConfig, run_dir: str | Path, *, progress: bool = Tru
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), tc.clip_norm or float("inf"))
         optimizer.step()
         schedule.step()
-        tokens += int(batch.mask.sum()) if batch.mask is not None else batch.inputs.shape[0] * batch.inputs.shape[1]
+        tokens += (
+            int(batch.mask.sum()) if batch.mask is not None else batch.inputs.shape[0] * batch.inputs.shape[1]
+        )
         bar.update(1)
         if step % max(tc.log_every, 1) == 0 or step == tc.steps:
             elapsed = time.perf_counter() - start
-            record = {"step": step, "loss": loss.item(), "grad_norm": float(grad_norm),
-                      "lr": schedule.get_last_lr()[0], "time_s": round(elapsed, 3),
-                      "tokens_per_s": round(tokens / elapsed, 1)}
+            record = {
+                "step": step,
+                "loss": loss.item(),
+                "grad_norm": float(grad_norm),
+                "lr": schedule.get_last_lr()[0],
+                "time_s": round(elapsed, 3),
+                "tokens_per_s": round(tokens / elapsed, 1),
+            }
             metrics_log.write(record)
             bar.set_postfix(loss=f"{record['loss']:.4f}")
         if tc.eval_every and step % tc.eval_every == 0 and step < tc.steps:
@@ -134,12 +141,18 @@ def train(config: ExperimentConfig, run_dir: str | Path, *, progress: bool = Tru
 
     # 3. final evaluation and checkpoint
     final = evaluate(model, task, tc.eval_batch_size)
-    final |= {"step": tc.steps, "train_time_s": round(time.perf_counter() - start, 2),
-              "params": model.num_params()}
+    final |= {
+        "step": tc.steps,
+        "train_time_s": round(time.perf_counter() - start, 2),
+        "params": model.num_params(),
+    }
     metrics_log.write({"step": tc.steps, "eval": final})
     metrics_log.close()
-    save_checkpoint(run_dir / "checkpoint", model, {"step": tc.steps, "config": config.to_dict(),
-                                                    "metrics": _scalars(final)})
+    save_checkpoint(
+        run_dir / "checkpoint",
+        model,
+        {"step": tc.steps, "config": config.to_dict(), "metrics": _scalars(final)},
+    )
     atomic_write_text(run_dir / "final_metrics.json", json.dumps(final, indent=2) + "\n")
     return final
 

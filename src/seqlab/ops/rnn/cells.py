@@ -90,9 +90,7 @@ def lstm_cell(
     return h, c
 
 
-def gru_cell(
-    gx: Tensor, h: Tensor, w_hh: Tensor, b_hn: Tensor | None, h_rec: Tensor | None = None
-) -> Tensor:
+def gru_cell(gx: Tensor, h: Tensor, w_hh: Tensor, b_hn: Tensor | None, h_rec: Tensor | None = None) -> Tensor:
     """GRU step (Cho et al. 2014; gate order and conventions as in ``torch.nn.GRU``).
 
     With ``a = x_t W_ih^T + b_ih`` and ``b = h_{t-1} W_hh^T + b_hh`` split into (r, z, n)::
