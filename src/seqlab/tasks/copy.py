@@ -13,40 +13,27 @@ import torch
 from torch import Tensor
 
 from seqlab.config import check_positive
-from seqlab.errors import ConfigError
 from seqlab.spec import IOSpec
-from seqlab.tasks.base import IGNORE, TASKS, Batch, Predict, Task, evaluate_by_length, lengths_mask
+from seqlab.tasks.base import IGNORE, TASKS, Batch, lengths_mask
+from seqlab.tasks.lengths import LengthConfig, LengthGeneralisationTask
 
 
 @dataclass
-class CopyConfig:
-    """Alphabet size, training and test string lengths."""
+class CopyConfig(LengthConfig):
+    """Alphabet size; training lengths 1–20, test lengths 21–40."""
 
     num_symbols: int = 8
-    min_len: int = 1
     max_len: int = 20
     test_min_len: int = 21
     test_max_len: int = 40
-    test_per_length: int = 16
-    val_size: int = 512
 
     def __post_init__(self) -> None:
-        for name in (
-            "num_symbols",
-            "min_len",
-            "max_len",
-            "test_min_len",
-            "test_max_len",
-            "test_per_length",
-            "val_size",
-        ):
-            check_positive(name, getattr(self, name))
-        if self.min_len > self.max_len or self.test_min_len > self.test_max_len:
-            raise ConfigError("copy lengths: expected min_len <= max_len and test_min_len <= test_max_len")
+        super().__post_init__()
+        check_positive("num_symbols", self.num_symbols)
 
 
 @TASKS.register("copy")
-class CopyTask(Task):
+class CopyTask(LengthGeneralisationTask):
     """Many-to-many (delayed) copy; token and whole-sequence accuracy, per test length."""
 
     Config = CopyConfig
@@ -75,26 +62,3 @@ class CopyTask(Task):
         inputs = torch.where(pos == n, torch.full_like(inputs, self.sep), inputs) * mask
         targets = torch.where(is_out, symbols.gather(1, out_idx), torch.full_like(inputs, IGNORE))
         return Batch(inputs, targets, is_out, mask, total)
-
-    def train_batch(self, batch_size: int, generator: torch.Generator) -> Batch:
-        c = self.config
-        lengths = torch.randint(c.min_len, c.max_len + 1, (batch_size,), generator=generator)
-        return self.make_batch(lengths, generator)
-
-    def evaluate(self, predict: Predict, batch_size: int) -> dict:
-        c = self.config
-        per = max(1, c.val_size // (c.max_len - c.min_len + 1))
-        val = evaluate_by_length(
-            self.make_batch, range(c.min_len, c.max_len + 1), per, predict, batch_size, self.seed + 1, "val"
-        )
-        val.pop("val_acc_by_length")
-        test = evaluate_by_length(
-            self.make_batch,
-            range(c.test_min_len, c.test_max_len + 1),
-            c.test_per_length,
-            predict,
-            batch_size,
-            self.seed + 2,
-            "test",
-        )
-        return val | test

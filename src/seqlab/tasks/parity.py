@@ -13,32 +13,18 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from seqlab.config import check_positive
-from seqlab.errors import ConfigError
 from seqlab.spec import IOSpec
-from seqlab.tasks.base import IGNORE, TASKS, Batch, Predict, Task, evaluate_by_length, lengths_mask
+from seqlab.tasks.base import IGNORE, TASKS, Batch, lengths_mask
+from seqlab.tasks.lengths import LengthConfig, LengthGeneralisationTask
 
 
 @dataclass
-class ParityConfig:
-    """Lengths of training and test strings, and how many test strings per length."""
-
-    min_len: int = 1
-    max_len: int = 40
-    test_min_len: int = 41
-    test_max_len: int = 256
-    test_per_length: int = 16
-    val_size: int = 512
-
-    def __post_init__(self) -> None:
-        for name in ("min_len", "max_len", "test_min_len", "test_max_len", "test_per_length", "val_size"):
-            check_positive(name, getattr(self, name))
-        if self.min_len > self.max_len or self.test_min_len > self.test_max_len:
-            raise ConfigError("parity lengths: expected min_len <= max_len and test_min_len <= test_max_len")
+class ParityConfig(LengthConfig):
+    """Training lengths 1–40, test lengths 41–256 (the defaults of :class:`LengthConfig`)."""
 
 
 @TASKS.register("parity")
-class ParityTask(Task):
+class ParityTask(LengthGeneralisationTask):
     """Many-to-one classification of bit strings by parity; accuracy reported per test length."""
 
     Config = ParityConfig
@@ -56,31 +42,3 @@ class ParityTask(Task):
         targets[torch.arange(B), last] = bits.sum(dim=1) % 2
         target_mask = targets != IGNORE
         return Batch(bits, targets, target_mask, mask, lengths)
-
-    def train_batch(self, batch_size: int, generator: torch.Generator) -> Batch:
-        c = self.config
-        lengths = torch.randint(c.min_len, c.max_len + 1, (batch_size,), generator=generator)
-        return self.make_batch(lengths, generator)
-
-    def evaluate(self, predict: Predict, batch_size: int) -> dict:
-        c = self.config
-        val = evaluate_by_length(
-            self.make_batch,
-            range(c.min_len, c.max_len + 1),
-            max(1, c.val_size // (c.max_len - c.min_len + 1)),
-            predict,
-            batch_size,
-            self.seed + 1,
-            "val",
-        )
-        val.pop("val_acc_by_length")
-        test = evaluate_by_length(
-            self.make_batch,
-            range(c.test_min_len, c.test_max_len + 1),
-            c.test_per_length,
-            predict,
-            batch_size,
-            self.seed + 2,
-            "test",
-        )
-        return val | test
