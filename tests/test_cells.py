@@ -9,6 +9,7 @@ import torch
 
 import seqlab.nn as snn
 from seqlab.ops.rnn import gru_cell, lstm_cell, rnn_cell
+from seqlab.ops.rnn.fused_lstm import fused_lstm
 
 
 def _rand(*shape):
@@ -44,6 +45,21 @@ def test_gradcheck_whole_naive_layer():
     lstm = snn.LSTM(3, 4, num_layers=2, bidirectional=True, backend="naive", layer_norm=True).double()
     x = _rand(2, 4, 3)
     assert torch.autograd.gradcheck(lambda x: lstm(x, lengths=torch.tensor([4, 2]))[0], (x,))
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("masked", [False, True])
+@pytest.mark.parametrize("dropped", [False, True])
+def test_gradcheck_fused_lstm_bptt(reverse, masked, dropped):
+    B, T, H = 3, 5, 2
+    mask = torch.arange(T)[None] < torch.tensor([5, 2, 0])[:, None] if masked else None
+    drop = (torch.rand(B, H, dtype=torch.float64) > 0.3).double() / 0.7 if dropped else None
+
+    def run(gx, h0, c0, w):
+        out, (h, c) = fused_lstm(gx.transpose(0, 1), h0, c0, w, mask, drop, reverse)
+        return out, h, c
+
+    assert torch.autograd.gradcheck(run, (_rand(B, T, 4 * H), _rand(B, H), _rand(B, H), _rand(4 * H, H)))
 
 
 def test_lstm_cell_by_hand():

@@ -17,7 +17,9 @@ VARIANTS = {  # extra configurations beyond one per backend
     "lstm": [
         {"backend": "naive", "layer_norm": True},
         {"backend": "naive", "recurrent_dropout": 0.3},
+        {"backend": "fused", "recurrent_dropout": 0.3},
         {"learnable_init_state": True},
+        {"backend": "fused", "learnable_init_state": True},
         {"forget_bias": None},
     ],
     "gru": [{"backend": "naive", "recurrent_dropout": 0.3}, {"learnable_init_state": True}],
@@ -151,11 +153,13 @@ def test_finite_gradients_reach_every_parameter(case):
         assert p.grad.abs().sum() > 0, f"zero gradient for {pname}"
 
 
-def test_backends_agree_with_naive(case):
-    name, config = case
-    backend = config.get("backend", "auto")
-    if backend == "naive":
-        pytest.skip("naive is the reference")
+FAST_CASES = [(n, c) for n, c in CASES if c.get("backend", "auto") != "naive"]  # naive is the reference
+
+
+@pytest.mark.parametrize(
+    "name,config", FAST_CASES, ids=[i for i, c in zip(IDS, CASES, strict=True) if c in FAST_CASES]
+)
+def test_backends_agree_with_naive(name, config):
     ref = _mixer(name, config | {"backend": "naive"})
     fast = _mixer(name, config)
     fast.load_state_dict(ref.state_dict())

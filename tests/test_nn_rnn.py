@@ -40,13 +40,20 @@ def _flat(state):
     return list(state) if isinstance(state, tuple) else [state]
 
 
-@pytest.mark.parametrize("kind,kw", CASES, ids=lambda v: v if isinstance(v, str) else str(v))
+BACKEND_CASES = [
+    (kind, kw, backend)
+    for kind, kw in CASES
+    for backend in ["naive", "torch", "fused"]
+    if backend != "fused" or (kind == "LSTM" and not kw)  # fused: LSTM without projection
+]
+
+
+@pytest.mark.parametrize("kind,kw,backend", BACKEND_CASES, ids=lambda v: v if isinstance(v, str) else str(v))
 @pytest.mark.parametrize("layers", [1, 2])
 @pytest.mark.parametrize("bidir", [False, True])
 @pytest.mark.parametrize("use_lengths", [False, True])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-@pytest.mark.parametrize("backend", ["naive", "torch"])
-def test_matches_torch_nn(kind, kw, layers, bidir, use_lengths, dtype, backend):
+def test_matches_torch_nn(kind, kw, backend, layers, bidir, use_lengths, dtype):
     ref, ours = _pair(kind, kw, layers, bidir, backend, dtype)
     x = torch.randn(B, T, D, dtype=dtype)
     lengths = torch.tensor([T, 3, 5]) if use_lengths else None

@@ -44,9 +44,11 @@ def test_layer_norm_lstm_matches_ba_et_al_equations():
     torch.testing.assert_close(c_n[0], c)
 
 
-@pytest.mark.parametrize("kind", ["LSTM", "GRU", "RNN"])
-def test_recurrent_dropout_uses_one_mask_per_sequence(kind):
-    layer = getattr(snn, kind)(D, H, recurrent_dropout=0.4).double().train()
+@pytest.mark.parametrize(
+    "kind,backend", [("LSTM", "naive"), ("LSTM", "fused"), ("GRU", "naive"), ("RNN", "naive")]
+)
+def test_recurrent_dropout_uses_one_mask_per_sequence(kind, backend):
+    layer = getattr(snn, kind)(D, H, recurrent_dropout=0.4, backend=backend).double().train()
     plain = getattr(torch.nn, kind)(D, H, batch_first=True).double()
     plain.load_state_dict(layer.state_dict())
     x = torch.randn(B, T, D, dtype=torch.float64)
@@ -103,7 +105,15 @@ def test_variants_need_the_naive_backend():
     with pytest.raises(ConfigError, match="layer_norm needs backend='naive'"):
         snn.LSTM(D, H, layer_norm=True, backend="torch")
     assert snn.LSTM(D, H, layer_norm=True).backend == "naive"  # auto picks it
+    assert snn.LSTM(D, H, recurrent_dropout=0.1).backend == "fused"
+    assert snn.GRU(D, H, recurrent_dropout=0.1).backend == "naive"
     assert snn.LSTM(D, H).backend == "torch"
+    with pytest.raises(ConfigError, match="recurrent_dropout needs backend='naive' or 'fused'"):
+        snn.LSTM(D, H, recurrent_dropout=0.1, backend="torch")
+    with pytest.raises(ConfigError, match="backend='fused' supports LSTM without layer_norm or proj_size"):
+        snn.LSTM(D, H, proj_size=2, backend="fused")
+    with pytest.raises(ConfigError, match="backend='fused' supports LSTM"):
+        snn.GRU(D, H, backend="fused")
     with pytest.raises(ConfigError, match="only implemented for LSTM"):
         snn.RNNBase("GRU", D, H, layer_norm=True)
 
@@ -116,7 +126,7 @@ def test_variants_need_the_naive_backend():
         (lambda: snn.RNN(D, H, num_layers=0), "num_layers: expected an integer >= 1"),
         (lambda: snn.LSTM(D, H, proj_size=H), "proj_size: expected < hidden_size"),
         (lambda: snn.LSTM(D, H, dropout=1.5), r"dropout: expected a probability in \[0, 1\]"),
-        (lambda: snn.LSTM(D, H, backend="cuda"), "backend: expected one of auto, naive, torch"),
+        (lambda: snn.LSTM(D, H, backend="cuda"), "backend: expected one of auto, naive, torch, fused"),
         (lambda: snn.RNN(D, H, nonlinearity="sigmoid"), "nonlinearity: expected 'tanh' or 'relu'"),
     ],
 )
@@ -125,7 +135,7 @@ def test_bad_constructor_arguments(make, message):
         make()
 
 
-@pytest.mark.parametrize("backend", ["naive", "torch"])
+@pytest.mark.parametrize("backend", ["naive", "torch", "fused"])
 def test_bad_forward_inputs(backend):
     lstm = snn.LSTM(D, H, num_layers=2, backend=backend)
     with pytest.raises(
@@ -144,7 +154,7 @@ def test_bad_forward_inputs(backend):
         lstm(torch.randn(B, T, D), mask=torch.ones(B, T + 1, dtype=torch.bool))
     with pytest.raises(ShapeError, match="either lengths or mask"):
         lstm(torch.randn(B, T, D), lengths=torch.tensor([1, 1, 1]), mask=torch.ones(B, T, dtype=torch.bool))
-    gru = snn.GRU(D, H, backend=backend)
+    gru = snn.GRU(D, H, backend="naive" if backend == "fused" else backend)
     with pytest.raises(ShapeError, match="expected hx to be a single tensor"):
         gru(torch.randn(B, T, D), (torch.zeros(1, B, H), torch.zeros(1, B, H)))
 

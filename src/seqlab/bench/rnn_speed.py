@@ -4,7 +4,8 @@
 
 Cases (all with D = H): ``torch.nn.LSTM`` (the reference, fused C++ kernel), the obvious
 per-step Python loop over ``nn.LSTMCell`` (the baseline to beat), ``seqlab.nn.LSTM`` with the
-naive backend, the layer-norm LSTM and the recurrent-dropout LSTM (naive backend, train mode).
+naive, fused (hand-written BPTT) and torch backends, the layer-norm LSTM and the
+recurrent-dropout LSTM (train mode).
 Cases are interleaved round-robin and each reports the median of ``--repeats`` timings, so slow
 drifts of a shared machine hit every case alike. Prints tokens/s and the ratio to torch.nn.LSTM.
 """
@@ -45,9 +46,11 @@ def _cases(size: int) -> dict[str, nn.Module]:
         "torch.nn.LSTM": nn.LSTM(size, size, batch_first=True),
         "nn.LSTMCell loop": LSTMCellLoop(size),
         "seqlab LSTM naive": LSTM(size, size, backend="naive"),
+        "seqlab LSTM fused": LSTM(size, size, backend="fused"),
         "seqlab LSTM torch": LSTM(size, size, backend="torch"),
-        "seqlab layer-norm LSTM": LSTM(size, size, layer_norm=True),
-        "seqlab recurrent-dropout LSTM": LSTM(size, size, recurrent_dropout=0.25),
+        "seqlab layer-norm LSTM (naive)": LSTM(size, size, layer_norm=True),
+        "seqlab rec-dropout LSTM (naive)": LSTM(size, size, recurrent_dropout=0.25, backend="naive"),
+        "seqlab rec-dropout LSTM (fused)": LSTM(size, size, recurrent_dropout=0.25, backend="fused"),
     }
 
 

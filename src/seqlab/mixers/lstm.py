@@ -20,14 +20,15 @@ class LSTMConfig:
     """Options of the LSTM mixer (width comes from the model's ``d_model``).
 
     Attributes:
-        backend: ``auto`` (torch's fused kernel when possible), ``naive`` or ``torch``.
+        backend: ``auto`` (torch's kernel when possible, else fused, else naive), ``naive``,
+            ``torch`` or ``fused`` (hand-written BPTT; no layer norm).
         layer_norm: LN on gate pre-activations and on the cell (Ba et al. 2016); naive backend.
-        recurrent_dropout: one dropout mask per sequence on h_{t-1}; naive backend.
+        recurrent_dropout: one dropout mask per sequence on h_{t-1}; naive or fused backend.
         learnable_init_state: learn (h_0, c_0) instead of zeros.
         forget_bias: initial forget-gate bias (1.0 keeps memory early in training); None = torch init.
     """
 
-    backend: Literal["auto", "naive", "torch"] = "auto"
+    backend: Literal["auto", "naive", "torch", "fused"] = "auto"
     layer_norm: bool = False
     recurrent_dropout: float = 0.0
     learnable_init_state: bool = False
@@ -48,6 +49,7 @@ class LSTMMixer(RecurrentMixer):
 
     Config = LSTMConfig
     State = LSTMState
+    BACKENDS = ("naive", "torch", "fused")
 
     def _make_layer(self) -> LSTM:
         c = self.config

@@ -10,12 +10,14 @@ gives the same outputs. Differences, all deliberate:
 * ``batch_first`` defaults to True (seqlab is batch-first everywhere); False is supported.
 * ``forward(input, hx=None, *, lengths=None, mask=None)``: variable-length batches without
   packing. Padded steps never change the state, padded outputs are zero, and each row gets the
-  result it would get alone (right-padded for ``backend="torch"``; any mask for ``"naive"``).
-* Two backends: ``"torch"`` calls torch's fused kernels on the same parameters; ``"naive"`` is
-  the readable per-step loop of :mod:`seqlab.ops.rnn` and supports the variants torch lacks:
-  ``layer_norm`` (LSTM, Ba et al. 2016), ``recurrent_dropout`` (one mask per sequence on h),
-  ``learnable_init_state`` and, for LSTM, ``forget_bias`` at init. ``"auto"`` (default) picks
-  ``"torch"`` whenever the configuration allows it.
+  result it would get alone (right-padded for ``backend="torch"``; any mask otherwise).
+* Backends: ``"torch"`` calls torch's fused kernels on the same parameters; ``"naive"`` is
+  the readable per-step loop of :mod:`seqlab.ops.rnn` under autograd (the reference) and
+  supports the variants torch lacks: ``layer_norm`` (LSTM, Ba et al. 2016),
+  ``recurrent_dropout`` (one mask per sequence on h), ``learnable_init_state`` and, for LSTM,
+  ``forget_bias`` at init; ``"fused"`` (LSTM without layer norm or projection) is the same
+  loop with hand-written BPTT (:mod:`seqlab.ops.rnn.fused_lstm`). ``"auto"`` (default) picks
+  ``"torch"`` whenever the configuration allows it, then ``"fused"``, then ``"naive"``.
 * ``LSTM(forget_bias=1.0)`` initialises the forget-gate slice of ``bias_ih`` to 1 and of
   ``bias_hh`` to 0 (effective bias 1.0; filling both, as some recipes do, gives 2.0).
   ``forget_bias=None`` keeps torch's uniform init everywhere.
@@ -31,15 +33,13 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from seqlab.errors import ConfigError, ShapeError
-from seqlab.nn import _rnn_torch
+from seqlab.nn import _rnn_loop, _rnn_torch
 from seqlab.nn.masking import resolve_mask
-from seqlab.ops.rnn import gru_cell, lstm_cell, rnn_cell, scan
 
-BACKENDS = ("auto", "naive", "torch")
+BACKENDS = ("auto", "naive", "torch", "fused")
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 
 
@@ -75,7 +75,7 @@ class RNNBase(nn.Module):
         self.bidirectional, self.proj_size = bidirectional, proj_size
         self.layer_norm, self.recurrent_dropout = layer_norm, float(recurrent_dropout)
         self.learnable_init_state, self.forget_bias = learnable_init_state, forget_bias
-        self.backend = _pick_backend(backend, layer_norm, recurrent_dropout)
+        self.backend = _pick_backend(mode, backend, layer_norm, recurrent_dropout, proj_size)
         self._create_parameters(device, dtype)
         self.reset_parameters()
 
@@ -173,84 +173,13 @@ class RNNBase(nn.Module):
         if self.backend == "torch":
             out, h_n, c_n = _rnn_torch.forward(self, x, h0, c0, mask)
         else:
-            out, h_n, c_n = self._forward_naive(x, h0, c0, mask)
+            out, h_n, c_n = _rnn_loop.forward(self, x, h0, c0, mask)
         if not self.batch_first:
             out = out.transpose(0, 1)
         if not batched:
             out, h_n = out.squeeze(0 if self.batch_first else 1), h_n.squeeze(1)
             c_n = c_n.squeeze(1) if c_n is not None else None
         return (out, (h_n, c_n)) if self.mode == "LSTM" else (out, h_n)
-
-    def _forward_naive(self, x: Tensor, h0: Tensor, c0: Tensor | None, mask: Tensor | None):
-        layer_input = x  # (B, T, D)
-        h_n, c_n = [], []
-        for layer in range(self.num_layers):
-            outputs = []
-            for direction in range(self.num_directions):
-                k = layer * self.num_directions + direction
-                state = (h0[k],) if c0 is None else (h0[k], c0[k])
-                step, gx = self._make_step(layer, direction, layer_input)
-                out, state = scan(step, gx, state, mask, reverse=direction == 1)
-                outputs.append(out)
-                h_n.append(state[0])
-                if c0 is not None:
-                    c_n.append(state[1])
-            layer_input = torch.cat(outputs, dim=-1) if len(outputs) > 1 else outputs[0]  # (B, T, O)
-            if self.dropout and self.training and layer < self.num_layers - 1:
-                layer_input = F.dropout(layer_input, self.dropout, training=True)
-        c_stack = torch.stack(c_n) if c0 is not None else None
-        return layer_input, torch.stack(h_n), c_stack
-
-    def _make_step(self, layer: int, direction: int, x: Tensor):
-        """Hoist the input projection of all steps, then close over one cell step."""
-        p = self._layer_params(layer, direction)
-        H = self.hidden_size
-        b_ih, b_hh = p["bias_ih"], p["bias_hh"]
-        # 1. input projections for all T at once: (B, T, G·H)
-        if p["ln_ih_weight"] is not None:
-            ln = p["ln_ih_weight"]
-            gx = F.layer_norm(x @ p["weight_ih"].t(), ln.shape, ln)  # LN(x W_ih^T), (B, T, 4H)
-            if b_ih is not None:
-                gx = gx + (b_ih + b_hh)
-        elif b_ih is None:
-            gx = x @ p["weight_ih"].t()
-        elif self.mode == "GRU":  # b_hn stays inside the reset gate's product
-            gx = F.linear(x, p["weight_ih"], b_ih + torch.cat([b_hh[: 2 * H], b_hh.new_zeros(H)]))
-        else:
-            gx = F.linear(x, p["weight_ih"], b_ih + b_hh)
-        # 2. recurrent-dropout mask: one per sequence, shared by all steps
-        drop = None
-        if self.recurrent_dropout and self.training:
-            keep = 1.0 - self.recurrent_dropout
-            drop = torch.bernoulli(x.new_full((x.shape[0], self.output_size), keep)) / keep
-
-        def rec(h: Tensor) -> Tensor:
-            return h if drop is None else h * drop
-
-        w_hh = p["weight_hh"]
-        if self.mode == "LSTM":
-            ln_c = None if p["ln_c_weight"] is None else (p["ln_c_weight"], p["ln_c_bias"])
-            kw = {"w_hr": p["weight_hr"], "ln_hh": p["ln_hh_weight"], "ln_c": ln_c}
-
-            def step(g, s):
-                return lstm_cell(g, rec(s[0]), s[1], w_hh, **kw)
-
-            if drop is None and not self.proj_size and not self.layer_norm:
-
-                def step(g, s):  # the common case without per-step keyword plumbing
-                    return lstm_cell(g, s[0], s[1], w_hh)
-        elif self.mode == "GRU":
-            b_hn = None if b_hh is None else b_hh[2 * H :]
-
-            def step(g, s):
-                return (gru_cell(g, s[0], w_hh, b_hn, h_rec=rec(s[0])),)
-        else:
-            nonlinearity = "tanh" if self.mode == "RNN_TANH" else "relu"
-
-            def step(g, s):
-                return (rnn_cell(g, rec(s[0]), w_hh, nonlinearity),)
-
-        return step, gx
 
     # -- input checks --------------------------------------------------------------------------
 
@@ -355,14 +284,17 @@ def _check_variants(mode, layer_norm, recurrent_dropout, forget_bias) -> None:
         raise ConfigError("forget_bias only applies to LSTM")
 
 
-def _pick_backend(backend: str, layer_norm: bool, recurrent_dropout: float) -> str:
-    needs_naive = [
-        n for n, on in [("layer_norm", layer_norm), ("recurrent_dropout", recurrent_dropout)] if on
-    ]
+def _pick_backend(mode: str, backend: str, layer_norm: bool, recurrent_dropout: float, proj_size: int) -> str:
+    """``auto``: torch's kernels when they compute this model, else ``fused`` (LSTM), else ``naive``."""
+    needs_loop = [n for n, on in [("layer_norm", layer_norm), ("recurrent_dropout", recurrent_dropout)] if on]
+    fused_ok = mode == "LSTM" and not layer_norm and not proj_size
     if backend == "auto":
-        return "naive" if needs_naive else "torch"
-    if backend == "torch" and needs_naive:
-        raise ConfigError(f"{needs_naive[0]} needs backend='naive' (torch's fused kernels lack it)")
+        return "torch" if not needs_loop else ("fused" if fused_ok else "naive")
+    if backend == "torch" and needs_loop:
+        loops = "'naive'" if layer_norm or not fused_ok else "'naive' or 'fused'"
+        raise ConfigError(f"{needs_loop[0]} needs backend={loops} (torch's kernels lack it)")
+    if backend == "fused" and not fused_ok:
+        raise ConfigError("backend='fused' supports LSTM without layer_norm or proj_size; use 'naive'")
     return backend
 
 

@@ -51,3 +51,51 @@ def scan(
             state = tuple(torch.where(m, n, s) for n, s in zip(new, state, strict=True))
             outputs[t] = new[0] * m
     return torch.stack(outputs, dim=1), state  # (B, T, O)
+
+
+class _RecurrentWeightGrad(torch.autograd.Function):
+    """Identity on ``gx`` whose backward also returns ``∂L/∂W_hh = Σ_t δz_tᵀ h_{t−1}``.
+
+    For cells whose pre-activation is additive, ``z_t = gx_t + h_{t−1} W_hhᵀ``, the gradient
+    reaching ``gx_t`` *is* δz_t. So the loop may multiply by a detached ``W_hh`` (autograd then
+    skips T small (G·H × B)·(B × H) products and T accumulations of a G·H × H matrix) and the
+    weight gradient is formed here, after backpropagation through time, as one large GEMM over
+    all B·T steps. ``inputs`` is filled by the loop with the h_{t−1} it multiplied.
+    """
+
+    @staticmethod
+    def forward(ctx, gx: Tensor, w_hh: Tensor, inputs: list[Tensor], reverse: bool) -> Tensor:
+        ctx.inputs, ctx.reverse = inputs, reverse
+        return gx.view_as(gx)
+
+    @staticmethod
+    def backward(ctx, d_gx: Tensor):
+        inputs = ctx.inputs[::-1] if ctx.reverse else ctx.inputs
+        h_prev = torch.stack(inputs, dim=1)  # (B, T, H), in time order
+        d_w = d_gx.reshape(-1, d_gx.shape[-1]).t() @ h_prev.reshape(-1, h_prev.shape[-1])  # (G·H, H)
+        return d_gx, d_w, None, None
+
+
+def hoist_recurrent_weight_grad(
+    gx: Tensor, w_hh: Tensor, reverse: bool = False
+) -> tuple[Tensor, Tensor, Callable[[Tensor], Tensor]]:
+    """Prepare a loop whose ``W_hh`` gradient is one GEMM (see :class:`_RecurrentWeightGrad`).
+
+    Returns ``(gx, w_hh_detached, record)``: the loop must use the returned ``gx`` and
+    ``w_hh_detached``, and pass every recurrent input through ``record`` (which returns it).
+    Only valid when the pre-activation is ``gx_t + h_{t−1} W_hhᵀ`` exactly (Elman RNN, LSTM
+    without layer norm); results and gradients are unchanged (tests compare with ``torch.nn``).
+    """
+    if not (torch.is_grad_enabled() and w_hh.requires_grad):
+        return gx, w_hh, no_record
+    inputs: list[Tensor] = []
+
+    def record(h: Tensor) -> Tensor:
+        inputs.append(h.detach())
+        return h
+
+    return _RecurrentWeightGrad.apply(gx, w_hh, inputs, reverse), w_hh.detach(), record
+
+
+def no_record(h: Tensor) -> Tensor:
+    return h
