@@ -141,3 +141,52 @@ def test_parity_lstm_generalises_to_longer_strings(tmp_path):
     metrics = json.loads(proc.stdout.strip().splitlines()[-1])
     assert metrics["test_acc"] >= 0.99
     assert sorted(map(int, metrics["test_acc_by_length"])) == list(range(41, 257))
+
+
+def test_debug_before_the_subcommand_is_kept():
+    from seqlab.cli.main import build_parser
+
+    args = build_parser().parse_args(["--debug", "train", "--task", "parity"])
+    assert args.debug and not args.verbose
+    assert build_parser().parse_args(["train", "--verbose"]).verbose
+
+
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        (
+            b"task: parity\nmodel: {d_model: 8}\ntrain: {steps: 1, seed: 2024-01-01}\n",
+            "train.seed: expected int",
+        ),
+        (b"task: [1, 2]\n", "no task given"),
+        (b"task:\n  name: parity\n\xff\xfe\n", "not valid UTF-8"),
+        (b"task: {name: [a]}\n", "unknown task ['a']"),
+    ],
+)
+def test_malformed_config_files_are_one_line_errors(tmp_path, content, message):
+    cfg = tmp_path / "exp.yaml"
+    cfg.write_bytes(content)
+    proc = seqlab("train", "--config", str(cfg), "--out", str(tmp_path / "run"), check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert message in proc.stderr
+
+
+def test_out_must_be_a_directory_and_overwrite_replaces_the_run(tmp_path):
+    afile = tmp_path / "file"
+    afile.write_text("x")
+    proc = seqlab("train", "--task", "parity", "--out", str(afile), check=False)
+    assert proc.returncode == 2 and "is not a directory" in proc.stderr
+    run = tmp_path / "run"
+    small = [
+        "--set",
+        "train.steps=3",
+        "--set",
+        "model.d_model=8",
+        "--set",
+        "task.test_max_len=42",
+        "--no-progress",
+    ]
+    for _ in range(2):
+        seqlab("train", "--task", "parity", "--out", str(run), "--overwrite", *small)
+    starts = [line for line in (run / "metrics.jsonl").read_text().splitlines() if '"start"' in line]
+    assert len(starts) == 1  # the second run replaced the first one's metrics, no mixing

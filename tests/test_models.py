@@ -89,3 +89,16 @@ def test_bad_model_inputs():
         model(torch.zeros(2, 3, dtype=torch.long), [None])
     with pytest.raises(ShapeError, match="non-empty prompt"):
         model.generate(torch.zeros(1, 0, dtype=torch.long), 3)
+
+
+def test_generation_argument_checks():
+    model = _lm()
+    prompt = torch.zeros(1, 2, dtype=torch.long)
+    with pytest.raises(ConfigError, match="top_k"):
+        model.generate(prompt, 3, top_k=-1)
+    with pytest.raises(ConfigError, match="top_p"):
+        model.generate(prompt, 3, top_p=0.0)
+    classifier = SequenceModel(ModelConfig(d_model=8), IOSpec(output_dim=2, vocab_size=5))
+    with pytest.raises(ConfigError, match="needs a language model"):
+        classifier.generate(prompt, 3)
+    assert classifier.training  # training mode restored even after an error

@@ -163,3 +163,18 @@ def test_ln_lstm_fwd_uses_F_layer_norm_semantics():
     # sanity for the reference helper above
     v = torch.randn(4, 10, dtype=torch.float64)
     torch.testing.assert_close(_ln(v, torch.ones(10)), F.layer_norm(v, (10,)))
+
+
+@pytest.mark.parametrize("backend", ["naive", "fused"])
+def test_second_order_gradients_raise_instead_of_being_wrong(backend):
+    lstm = snn.LSTM(D, H, backend=backend)
+    x = torch.randn(B, T, D, requires_grad=True)
+    (g,) = torch.autograd.grad(lstm(x)[0].sum(), x, create_graph=True)
+    with pytest.raises(RuntimeError, match="once_differentiable|not have been used in the graph"):
+        torch.autograd.grad(g.sum(), lstm.weight_hh_l0)
+
+
+def test_fused_output_can_be_modified_in_place():
+    lstm = snn.LSTM(D, H, backend="fused")
+    out, _ = lstm(torch.randn(1, T, D))
+    out.mul_(2).sum().backward()

@@ -14,9 +14,10 @@ where the type of a section depends on a registered name (task and mixer configs
 
 from __future__ import annotations
 
-import contextlib
+import copy
 import dataclasses
 import json
+import re
 import types
 import typing
 from pathlib import Path
@@ -141,6 +142,9 @@ def load_file(path: str | Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except OSError as err:
         raise ConfigError(f"cannot read config file {path}: {err.strerror}") from None
+    except UnicodeDecodeError as err:
+        line = path.read_bytes()[: err.start].count(b"\n") + 1
+        raise ConfigError(f"{path}:{line}: not valid UTF-8 ({err.reason})") from None
     try:
         data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except json.JSONDecodeError as err:
@@ -172,6 +176,8 @@ def save_file(data: dict[str, Any], path: str | Path) -> None:
 # ---------------------------------------------------------------------------------------------
 # dotted overrides: --set model.d_model=128
 
+_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+
 
 def parse_override(text: str) -> tuple[list[str], Any]:
     """``"a.b.c=VALUE"`` -> (["a", "b", "c"], value parsed as YAML: 128, 0.5, true, [a, b])."""
@@ -182,15 +188,14 @@ def parse_override(text: str) -> tuple[list[str], Any]:
         value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError:
         value = raw
-    if isinstance(value, str):  # YAML 1.1 reads "3e-4" as a string; a user means the number
-        with contextlib.suppress(ValueError):
-            value = float(value)
+    if isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
+        value = float(value)  # YAML 1.1 reads "3e-4" as a string; a user means the number
     return [k.strip() for k in key.split(".")], value
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     """Return a copy of ``data`` with each ``key.path=value`` set (validation comes later)."""
-    data = json.loads(json.dumps(data))  # deep copy of plain data
+    data = copy.deepcopy(data)
     for text in overrides:
         keys, value = parse_override(text)
         node = data

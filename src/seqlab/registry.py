@@ -40,11 +40,10 @@ class Registry(Generic[T]):
 
     def get(self, name: str) -> T:
         """The object registered under ``name``; unknown names list the choices."""
-        try:
+        if isinstance(name, str) and name in self._items:
             return self._items[name]
-        except KeyError:
-            choices = ", ".join(self.names()) or "(none registered)"
-            raise UnknownNameError(f"unknown {self.kind} {name!r}; choose from: {choices}") from None
+        choices = ", ".join(self.names()) or "(none registered)"
+        raise UnknownNameError(f"unknown {self.kind} {name!r}; choose from: {choices}")
 
     def names(self) -> list[str]:
         return sorted(self._items)

@@ -35,13 +35,20 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE if isinstance(err, SeqlabError) else 130
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _common_options(default) -> argparse.ArgumentParser:
+    """--debug / --verbose, accepted before or after the subcommand."""
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--debug", action="store_true", help="show tracebacks on errors")
-    common.add_argument("--verbose", "-v", action="store_true", help="log at INFO level")
+    common.add_argument("--debug", action="store_true", default=default, help="show tracebacks on errors")
+    common.add_argument("--verbose", "-v", action="store_true", default=default, help="log at INFO level")
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    # the subcommands' copies must not reset a flag given before the subcommand
+    common = _common_options(argparse.SUPPRESS)
     parser = argparse.ArgumentParser(
         prog="seqlab",
-        parents=[common],
+        parents=[_common_options(False)],
         description="Train, evaluate and compare sequence models (RNN, LSTM, GRU, ...).",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -123,7 +130,10 @@ def resolve_config(
     from seqlab.training import ExperimentConfig
 
     file_data = load_file(config_file) if config_file else {}
-    task_name = task or (file_data.get("task") or {}).get("name")
+    if isinstance(file_data.get("task"), str):  # shorthand: `task: parity`
+        file_data["task"] = {"name": file_data["task"]}
+    file_task = file_data.get("task") if isinstance(file_data.get("task"), dict) else {}
+    task_name = task or file_task.get("name")
     if not task_name:
         raise ConfigError("no task given: pass --task NAME (one of: " + ", ".join(TASKS.names()) + ")")
     data: dict[str, Any] = {
@@ -135,22 +145,25 @@ def resolve_config(
         if isinstance(values, dict) and isinstance(data.get(section), dict):
             data[section] = data[section] | values
         else:
-            data[section] = values
-    if task:
+            data[section] = values  # validated (and rejected if malformed) below
+    if task and isinstance(data.get("task"), dict):
         data["task"]["name"] = task
     return ExperimentConfig.from_dict(apply_overrides(data, overrides))
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     from seqlab.training import train
+    from seqlab.training.trainer import clear_run_dir
 
     config = resolve_config(args.task, args.model, args.config, args.overrides)
-    out = (
-        args.out
-        or Path("runs") / f"{config.task.name}-{args.model or 'lstm'}-{time.strftime('%Y%m%d-%H%M%S')}"
-    )
-    if out.exists() and any(out.iterdir()) and not args.overwrite:
-        raise ConfigError(f"run directory {out} is not empty; pass --overwrite or choose another --out")
+    model_name = args.model or ("config" if args.config else "lstm")
+    out = args.out or Path("runs") / f"{config.task.name}-{model_name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} exists and is not a directory")
+    if out.exists() and any(out.iterdir()):
+        if not args.overwrite:
+            raise ConfigError(f"run directory {out} is not empty; pass --overwrite or choose another --out")
+        clear_run_dir(out)
     print(f"run directory: {out}", file=sys.stderr)
     metrics = train(config, out, progress=not args.no_progress)
     scalars = {k: v for k, v in metrics.items() if not isinstance(v, dict)}

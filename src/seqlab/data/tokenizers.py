@@ -44,6 +44,9 @@ class CharTokenizer:
             raise RunDirError(f"missing tokenizer file {path}") from None
         except json.JSONDecodeError as err:
             raise RunDirError(f"{path}:{err.lineno}: invalid JSON: {err.msg}") from None
-        if data.get("type") != "char" or not isinstance(data.get("chars"), list):
+        except (OSError, UnicodeDecodeError) as err:
+            raise RunDirError(f"cannot read tokenizer file {path}: {err}") from None
+        ok = isinstance(data, dict) and data.get("type") == "char" and isinstance(data.get("chars"), list)
+        if not ok:
             raise RunDirError(f"{path}: not a character tokenizer file")
         return cls(data["chars"])

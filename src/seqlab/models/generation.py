@@ -60,19 +60,25 @@ def generate(
         raise ConfigError("max_new_tokens and temperature must be non-negative")
     if top_p is not None and not 0.0 < top_p <= 1.0:
         raise ConfigError(f"top_p: expected a value in (0, 1], got {top_p}")
+    if top_k is not None and top_k < 0:
+        raise ConfigError(f"top_k: expected a non-negative number (0 = no limit), got {top_k}")
+    if not model.io.is_language_model:
+        raise ConfigError("generate needs a language model (tokens in, next-token logits out)")
     was_training = model.training
     model.eval()
-    logits, state = model(prompt)  # prefill: (B, T0, V)
-    logits = logits[:, -1]
-    out = [prompt]
-    for i in range(max_new_tokens):
-        if temperature == 0:
-            token = logits.argmax(-1)  # (B,)
-        else:
-            probs = filter_logits(logits / temperature, top_k, top_p).softmax(-1)
-            token = torch.multinomial(probs, 1, generator=generator)[:, 0]  # (B,)
-        out.append(token[:, None])
-        if i + 1 < max_new_tokens:
-            logits, state = model.step(token, state)  # (B, V)
-    model.train(was_training)
+    try:
+        logits, state = model(prompt)  # prefill: (B, T0, V)
+        logits = logits[:, -1]
+        out = [prompt]
+        for i in range(max_new_tokens):
+            if temperature == 0:
+                token = logits.argmax(-1)  # (B,)
+            else:
+                probs = filter_logits(logits / temperature, top_k, top_p).softmax(-1)
+                token = torch.multinomial(probs, 1, generator=generator)[:, 0]  # (B,)
+            out.append(token[:, None])
+            if i + 1 < max_new_tokens:
+                logits, state = model.step(token, state)  # (B, V)
+    finally:
+        model.train(was_training)
     return torch.cat(out, dim=1)

@@ -12,12 +12,14 @@ gives the same outputs. Differences, all deliberate:
   packing. Padded steps never change the state, padded outputs are zero, and each row gets the
   result it would get alone (right-padded for ``backend="torch"``; any mask otherwise).
 * Backends: ``"torch"`` calls torch's fused kernels on the same parameters; ``"naive"`` is
-  the readable per-step loop of :mod:`seqlab.ops.rnn` under autograd (the reference) and
-  supports the variants torch lacks: ``layer_norm`` (LSTM, Ba et al. 2016),
-  ``recurrent_dropout`` (one mask per sequence on h), ``learnable_init_state`` and, for LSTM,
-  ``forget_bias`` at init; ``"fused"`` (LSTM without layer norm or projection) is the same
-  loop with hand-written BPTT (:mod:`seqlab.ops.rnn.fused_lstm`). ``"auto"`` (default) picks
-  ``"torch"`` whenever the configuration allows it, then ``"fused"``, then ``"naive"``.
+  the readable per-step loop of :mod:`seqlab.ops.rnn` under autograd (the reference);
+  ``"fused"`` (LSTM without layer norm or projection) is the same loop with hand-written BPTT
+  (:mod:`seqlab.ops.rnn.fused_lstm`). ``"auto"`` (default) picks ``"torch"`` whenever the
+  configuration allows it, then ``"fused"``, then ``"naive"``. The naive and fused backends
+  give first-order gradients only (differentiating twice raises).
+* Variants torch lacks: ``layer_norm`` (LSTM, Ba et al. 2016; naive backend) and
+  ``recurrent_dropout`` (one mask per sequence on h; naive, or fused for LSTM); with any
+  backend: ``learnable_init_state`` and, for LSTM, ``forget_bias`` at init.
 * ``LSTM(forget_bias=1.0)`` initialises the forget-gate slice of ``bias_ih`` to 1 and of
   ``bias_hh`` to 0 (effective bias 1.0; filling both, as some recipes do, gives 2.0).
   ``forget_bias=None`` keeps torch's uniform init everywhere.

@@ -117,7 +117,8 @@ def evaluate_by_length(
     ``make_batch(lengths (B,), generator)`` builds a padded batch of sequences of those lengths.
     Lengths are processed in ascending order so each batch pads little. Returns
     ``{prefix}_acc`` (mean over lengths of the per-length accuracy), ``{prefix}_acc_min``,
-    ``{prefix}_seq_acc`` and ``{prefix}_acc_by_length`` ({length: accuracy}).
+    ``{prefix}_seq_acc``, ``{prefix}_loss`` (each averaged over lengths) and
+    ``{prefix}_acc_by_length`` ({length: accuracy}).
     """
     generator = torch.Generator().manual_seed(seed)
     all_lengths = torch.tensor(list(lengths)).repeat_interleave(per_length)  # ascending

@@ -49,6 +49,10 @@ def load_checkpoint(directory: str | Path, model: nn.Module) -> dict[str, Any]:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
         raise RunDirError(f"{meta_path}:{err.lineno}: invalid JSON: {err.msg}") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise RunDirError(f"cannot read {meta_path}: {err}") from None
+    if not isinstance(meta, dict):
+        raise RunDirError(f"{meta_path}: expected a JSON object")
     try:
         missing, unexpected = model.load_state_dict(tensors, strict=False)
     except RuntimeError as err:  # shape mismatches

@@ -48,6 +48,8 @@ class TaskSection:
 def _parse_task(value: Any, path: str) -> TaskSection:
     if isinstance(value, TaskSection):
         return value
+    if isinstance(value, str):  # shorthand: `task: parity`
+        value = {"name": value}
     if not isinstance(value, dict) or "name" not in value:
         raise ConfigError(
             f"{path}: expected a mapping with a 'name' key (one of: {', '.join(TASKS.names())})"

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -36,12 +37,25 @@ from seqlab.training.schedule import warmup_cosine
 log = logging.getLogger(__name__)
 
 
+RUN_FILES = ("config.yaml", "metrics.jsonl", "final_metrics.json", "tokenizer.json", "checkpoint")
+
+
+def clear_run_dir(run_dir: Path) -> None:
+    """Remove the files a previous run wrote into ``run_dir`` (other files are left alone)."""
+    for name in RUN_FILES:
+        path = run_dir / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+
+
 class MetricsLog:
-    """Append-only JSONL metrics file (flushed per line, so a killed run keeps its history)."""
+    """JSONL metrics file, one object per line, flushed per line (a killed run keeps its history)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.file = path.open("a", encoding="utf-8")
+        self.file = path.open("w", encoding="utf-8")
 
     def write(self, record: dict[str, Any]) -> None:
         self.file.write(json.dumps(record) + "\n")
@@ -107,7 +121,7 @@ def train(config: ExperimentConfig, run_dir: str | Path, *, progress: bool = Tru
 
     # 2. the loop
     bar = tqdm(total=tc.steps, disable=not progress, file=sys.stderr, desc="train", dynamic_ncols=True)
-    start, tokens, last = time.perf_counter(), 0, {}
+    start, tokens, eval_time, last = time.perf_counter(), 0, 0.0, {}
     for step in range(1, tc.steps + 1):
         batch = task.train_batch(tc.batch_size, generator).to(device)
         outputs, _ = model(batch.inputs, mask=batch.mask)
@@ -129,12 +143,14 @@ def train(config: ExperimentConfig, run_dir: str | Path, *, progress: bool = Tru
                 "grad_norm": float(grad_norm),
                 "lr": schedule.get_last_lr()[0],
                 "time_s": round(elapsed, 3),
-                "tokens_per_s": round(tokens / elapsed, 1),
+                "tokens_per_s": round(tokens / max(elapsed - eval_time, 1e-9), 1),  # training only
             }
             metrics_log.write(record)
             bar.set_postfix(loss=f"{record['loss']:.4f}")
         if tc.eval_every and step % tc.eval_every == 0 and step < tc.steps:
+            eval_start = time.perf_counter()
             last = evaluate(model, task, tc.eval_batch_size)
+            eval_time += time.perf_counter() - eval_start
             metrics_log.write({"step": step, "eval": last})
             bar.write(f"step {step}: " + _headline(last, task))
     bar.close()

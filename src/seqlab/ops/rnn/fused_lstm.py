@@ -25,6 +25,7 @@ from collections.abc import Callable
 
 import torch
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 
 def prepacked_matmul(weight: Tensor, batch_size: int) -> Callable[[Tensor], Tensor]:
@@ -82,9 +83,10 @@ class FusedLSTMFunction(torch.autograd.Function):
             out = out * mask[..., None]
         ctx.save_for_backward(gates, hs, cs, w_hh, mask, drop)
         ctx.reverse = reverse
-        return out.contiguous(), hs[T].clone(), cs[T].clone()
+        return out.clone(memory_format=torch.contiguous_format), hs[T].clone(), cs[T].clone()
 
     @staticmethod
+    @once_differentiable  # hand-written BPTT: first-order gradients only
     def backward(ctx, d_out, d_hn, d_cn):
         gates, hs, cs, w_hh, mask, drop = ctx.saved_tensors
         T, B, G = gates.shape

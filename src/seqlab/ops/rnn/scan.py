@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import torch
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 StepFn = Callable[[Tensor, tuple[Tensor, ...]], tuple[Tensor, ...]]
 
@@ -69,6 +70,7 @@ class _RecurrentWeightGrad(torch.autograd.Function):
         return gx.view_as(gx)
 
     @staticmethod
+    @once_differentiable  # the W_hh gradient treats h as constant: first-order only
     def backward(ctx, d_gx: Tensor):
         inputs = ctx.inputs[::-1] if ctx.reverse else ctx.inputs
         h_prev = torch.stack(inputs, dim=1)  # (B, T, H), in time order
@@ -84,7 +86,8 @@ def hoist_recurrent_weight_grad(
     Returns ``(gx, w_hh_detached, record)``: the loop must use the returned ``gx`` and
     ``w_hh_detached``, and pass every recurrent input through ``record`` (which returns it).
     Only valid when the pre-activation is ``gx_t + h_{t−1} W_hhᵀ`` exactly (Elman RNN, LSTM
-    without layer norm); results and gradients are unchanged (tests compare with ``torch.nn``).
+    without layer norm); outputs and first-order gradients are unchanged (tests compare with
+    ``torch.nn``). Differentiating twice raises an error instead of returning a wrong value.
     """
     if not (torch.is_grad_enabled() and w_hh.requires_grad):
         return gx, w_hh, no_record
