@@ -18,9 +18,10 @@ def _lm(layer_types=("lstm", "gru", "rnn"), **kw):
     return SequenceModel(ModelConfig(d_model=16, layer_types=list(layer_types), **kw), LM).eval()
 
 
+@pytest.mark.parametrize("layers", [("lstm", "gru", "rnn"), ("attention", "lstm", "attention")])
 @pytest.mark.parametrize("d_ff", [0, 32])
-def test_prefill_then_steps_equals_forward(d_ff):
-    model = _lm(d_ff=d_ff)
+def test_prefill_then_steps_equals_forward(d_ff, layers):
+    model = _lm(layers, d_ff=d_ff)
     x = torch.randint(0, V, (2, 10))
     full, final = model(x)
     logits, state = model(x[:, :4])
@@ -102,3 +103,9 @@ def test_generation_argument_checks():
     with pytest.raises(ConfigError, match="needs a language model"):
         classifier.generate(prompt, 3)
     assert classifier.training  # training mode restored even after an error
+
+
+def test_state_size_grows_with_context_only_for_attention():
+    recurrent, hybrid = _lm(("lstm", "gru")), _lm(("lstm", "attention"))
+    assert recurrent.state_size(1) == recurrent.state_size(1000) == 2 * 16 + 16
+    assert hybrid.state_size(1000) - hybrid.state_size(1) == 2 * 16 * 999

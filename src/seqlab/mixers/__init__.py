@@ -1,5 +1,6 @@
 """Sequence mixers under one contract (DESIGN.md §2), registered by name in :data:`MIXERS`."""
 
+from seqlab.mixers.attention import AttentionConfig, AttentionMixer, KVCache
 from seqlab.mixers.base import MIXERS, Mixer, RecurrentMixer, build_mixer
 from seqlab.mixers.gru import GRUConfig, GRUMixer, GRUState
 from seqlab.mixers.lstm import LSTMConfig, LSTMMixer, LSTMState
@@ -7,9 +8,12 @@ from seqlab.mixers.rnn import RNNConfig, RNNMixer, RNNState
 
 __all__ = [
     "MIXERS",
+    "AttentionConfig",
+    "AttentionMixer",
     "GRUConfig",
     "GRUMixer",
     "GRUState",
+    "KVCache",
     "LSTMConfig",
     "LSTMMixer",
     "LSTMState",

@@ -54,9 +54,13 @@ class Mixer(nn.Module):
         y, state = self(x_t[:, None], state)
         return y[:, 0], state
 
-    def state_size(self) -> int:
-        """Floats of recurrent state per sequence (constant in T for recurrent mixers)."""
+    def state_size(self, T: int = 1) -> int:
+        """Floats of state carried per sequence after T tokens (constant in T for recurrent mixers)."""
         return sum(t.shape[-1] for t in self.init_state(1))
+
+    def state_row(self, state: NamedTuple, b: int) -> tuple[Tensor, ...]:
+        """Row b of a batched state, in a form comparable with the state of that row run alone."""
+        return tuple(t[b] for t in state)
 
     def _check_x(self, x: Tensor) -> tuple[int, int]:
         if x.dim() != 3 or x.shape[-1] != self.d_model:

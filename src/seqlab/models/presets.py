@@ -32,6 +32,18 @@ def gru() -> dict[str, Any]:
     return _recurrent("gru")
 
 
+@MODELS.register("transformer")
+def transformer() -> dict[str, Any]:
+    """GPT-style decoder: two causal self-attention blocks (RoPE, 4 heads) with FFN 512, width 128."""
+    return {
+        "d_model": 128,
+        "layer_types": ["attention"] * 2,
+        "d_ff": 512,
+        "norm": "layernorm",
+        "mixers": {"attention": {"num_heads": 4}},
+    }
+
+
 @MODELS.register("ln-lstm")
 def ln_lstm() -> dict[str, Any]:
     """Two layer-norm LSTM blocks (Ba et al. 2016), width 128 (naive backend)."""

@@ -103,9 +103,9 @@ class SequenceModel(nn.Module):
         """Number of parameters (tied weights counted once)."""
         return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
 
-    def state_size(self) -> int:
-        """Floats of recurrent state carried per sequence between steps."""
-        return sum(block.mixer.state_size() for block in self.blocks)
+    def state_size(self, T: int = 1) -> int:
+        """Floats of state carried per sequence after T tokens (recurrent: constant; attention: grows)."""
+        return sum(block.mixer.state_size(T) for block in self.blocks)
 
     @torch.no_grad()
     def generate(
