@@ -24,7 +24,11 @@ VARIANTS = {  # extra configurations beyond one per backend
     ],
     "gru": [{"backend": "naive", "recurrent_dropout": 0.3}, {"learnable_init_state": True}],
     "rnn": [{"nonlinearity": "relu"}, {"learnable_init_state": True}],
-    "attention": [{"backend": "sdpa", "positional": "none"}, {"backend": "naive", "num_heads": 1}],
+    "attention": [
+        {"backend": "sdpa", "positional": "none"},
+        {"backend": "sdpa", "positional": "alibi"},
+        {"backend": "naive", "num_heads": 1},
+    ],
 }
 
 

@@ -18,10 +18,11 @@ def _lm(layer_types=("lstm", "gru", "rnn"), **kw):
     return SequenceModel(ModelConfig(d_model=16, layer_types=list(layer_types), **kw), LM).eval()
 
 
+@pytest.mark.parametrize("positional", ["none", "sinusoidal", "learned"])
 @pytest.mark.parametrize("layers", [("lstm", "gru", "rnn"), ("attention", "lstm", "attention")])
 @pytest.mark.parametrize("d_ff", [0, 32])
-def test_prefill_then_steps_equals_forward(d_ff, layers):
-    model = _lm(layers, d_ff=d_ff)
+def test_prefill_then_steps_equals_forward(d_ff, layers, positional):
+    model = _lm(layers, d_ff=d_ff, positional=positional)
     x = torch.randint(0, V, (2, 10))
     full, final = model(x)
     logits, state = model(x[:, :4])
@@ -30,7 +31,8 @@ def test_prefill_then_steps_equals_forward(d_ff, layers):
         step_logits, state = model.step(x[:, t], state)
         outs.append(step_logits[:, None])
     torch.testing.assert_close(torch.cat(outs, 1), full, atol=1e-5, rtol=1e-5)
-    for a, b in zip(state, final, strict=True):
+    assert torch.equal(state.position, final.position)
+    for a, b in zip(state.blocks, final.blocks, strict=True):
         for ta, tb in zip(a, b, strict=True):
             torch.testing.assert_close(ta, tb, atol=1e-5, rtol=1e-5)
 
@@ -77,7 +79,7 @@ def test_feature_inputs_and_accounting():
         ModelConfig(d_model=8, layer_types=["lstm", "gru"]), IOSpec(output_dim=1, input_dim=2)
     )
     y, state = model(torch.randn(4, 5, 2))
-    assert y.shape == (4, 5, 1) and len(state) == 2
+    assert y.shape == (4, 5, 1) and len(state.blocks) == 2 and state.position.tolist() == [5] * 4
     assert model.state_size() == 2 * 8 + 8  # LSTM (h, c) + GRU h
     assert model.num_params() == sum(p.numel() for p in model.parameters())
 
@@ -86,7 +88,7 @@ def test_bad_model_inputs():
     model = _lm()
     with pytest.raises(ShapeError, match=r"expected token ids of shape \(B, T\)"):
         model(torch.randn(2, 3))
-    with pytest.raises(ShapeError, match="one state per block"):
+    with pytest.raises(ShapeError, match="expected a ModelState"):
         model(torch.zeros(2, 3, dtype=torch.long), [None])
     with pytest.raises(ShapeError, match="non-empty prompt"):
         model.generate(torch.zeros(1, 0, dtype=torch.long), 3)
@@ -109,3 +111,35 @@ def test_state_size_grows_with_context_only_for_attention():
     recurrent, hybrid = _lm(("lstm", "gru")), _lm(("lstm", "attention"))
     assert recurrent.state_size(1) == recurrent.state_size(1000) == 2 * 16 + 16
     assert hybrid.state_size(1000) - hybrid.state_size(1) == 2 * 16 * 999
+
+
+@pytest.mark.parametrize("positional", ["sinusoidal", "learned"])
+def test_padding_invariance_with_absolute_positions(positional):
+    model = _lm(("attention", "gru"), positional=positional)
+    x = torch.randint(0, V, (2, 6))
+    mask = torch.tensor([[True] * 6, [True] * 3 + [False] * 3])
+    y, state = model(x, mask=mask)
+    alone, s_alone = model(x[1:, :3])
+    torch.testing.assert_close(y[1, :3], alone[0], atol=1e-5, rtol=1e-5)
+    assert state.position.tolist() == [6, 3] and s_alone.position.tolist() == [3]
+
+
+def test_sinusoidal_values_by_hand():
+    from seqlab.layers.positional import sinusoidal
+
+    # d = 4: PE(pos) = [sin(pos), cos(pos), sin(pos/100), cos(pos/100)]  (10000^(2/4) = 100)
+    expected = torch.tensor(
+        [
+            [0.8414709848, 0.5403023059, 0.0099998333, 0.9999500004],
+            [0.9092974268, -0.4161468365, 0.0199986667, 0.9998000067],
+            [0.1411200081, -0.9899924966, 0.0299955002, 0.9995500337],
+        ]
+    )
+    torch.testing.assert_close(sinusoidal(torch.tensor([1, 2, 3]), 4), expected)
+    assert sinusoidal(torch.tensor([0]), 5).tolist() == [[0.0, 1.0, 0.0, 1.0, 0.0]]
+
+
+def test_learned_positions_beyond_the_table_are_a_clear_error():
+    model = _lm(("gru",), positional="learned", max_len=8)
+    with pytest.raises(ShapeError, match=r"position 8 is beyond the learned position table \(max_len=8\)"):
+        model(torch.zeros(1, 9, dtype=torch.long))

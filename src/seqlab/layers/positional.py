@@ -25,3 +25,29 @@ def rope(x: Tensor, positions: Tensor, base: float = 10000.0) -> Tensor:
     sin = angles.sin().to(x.dtype)[:, None]
     x1, x2 = x[..., : K // 2], x[..., K // 2 :]
     return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
+
+
+def sinusoidal(positions: Tensor, d: int) -> Tensor:
+    """The original Transformer encoding (Vaswani et al. 2017), computed for any position:
+
+        PE(pos, 2i) = sin(pos / 10000^(2i/d)),   PE(pos, 2i+1) = cos(pos / 10000^(2i/d))
+
+    Args:
+        positions: integer positions, any shape (...).
+        d: model width.
+
+    Returns:
+        (..., d) float32 encodings.
+    """
+    two_i = torch.arange(0, d, 2, device=positions.device, dtype=torch.float64)  # 2i
+    angles = positions.to(torch.float64)[..., None] / 10000.0 ** (two_i / d)  # (..., ceil(d/2))
+    pe = torch.zeros(*positions.shape, d, dtype=torch.float64, device=positions.device)
+    pe[..., 0::2] = torch.sin(angles)
+    pe[..., 1::2] = torch.cos(angles[..., : d // 2])
+    return pe.float()
+
+
+def alibi_slopes(num_heads: int) -> Tensor:
+    """ALiBi head slopes (Press et al. 2022): 2^(−8h/H) for h = 1..H (geometric; H a power of 2
+    gives the paper's values; other H use the same formula)."""
+    return 2.0 ** (-8.0 * torch.arange(1, num_heads + 1, dtype=torch.float64) / num_heads)

@@ -21,18 +21,20 @@ from torch import Tensor, nn
 
 from seqlab.config import check_positive, check_range
 from seqlab.errors import ConfigError, ShapeError
-from seqlab.layers.positional import rope
+from seqlab.layers.positional import alibi_slopes, rope
 from seqlab.mixers.base import MIXERS, Mixer
 from seqlab.ops.attention import attention, causal_mask
 
 
 @dataclass
 class AttentionConfig:
-    """Heads, backend (``sdpa`` fast path or ``naive`` reference), positions, biases, dropout."""
+    """Heads, backend (``sdpa`` fast path or ``naive`` reference), relative positions (``rope``:
+    rotary q/k; ``alibi``: a per-head linear distance penalty −m_h·(i − j) on the scores; ``none``),
+    projection biases, dropout on the attention weights."""
 
     num_heads: int = 4
     backend: Literal["auto", "naive", "sdpa"] = "auto"
-    positional: Literal["rope", "none"] = "rope"
+    positional: Literal["rope", "alibi", "none"] = "rope"
     rope_base: float = 10000.0
     bias: bool = False
     dropout: float = 0.0
@@ -115,11 +117,20 @@ class AttentionMixer(Mixer):
         k_all, v_all = torch.cat([state.k, k], 2), torch.cat([state.v, v], 2)  # (B, H, S+T, K)
         valid = torch.cat([state.valid, real], 1)  # (B, S+T)
         allowed = causal_mask(T, valid.shape[1], x.device)[None, None] & valid[:, None, None, :]
+        bias = self._alibi(valid, T) if self.config.positional == "alibi" else None
         backend = "naive" if self.config.backend == "naive" else "sdpa"
         dropout = self.config.dropout if self.training else 0.0
-        y, _ = attention(q, k_all, v_all, allowed, dropout, backend=backend)  # (B, H, T, K)
+        y, _ = attention(q, k_all, v_all, allowed, dropout, bias=bias, backend=backend)  # (B, H, T, K)
         y = self.out(y.transpose(1, 2).reshape(B, T, self.d_model)) * real[..., None]  # (B, T, D)
         return y, KVCache(k_all, v_all, valid)
+
+    def _alibi(self, valid: Tensor, T: int) -> Tensor:
+        """(B, H, T, S+T) bias −m_h·(pos_query − pos_key), positions counting real tokens only."""
+        key_pos = valid.long().cumsum(1) - 1  # (B, S+T)
+        query_pos = key_pos[:, -T:]  # (B, T)
+        distance = (query_pos[:, :, None] - key_pos[:, None, :]).to(self.qkv.weight.dtype)  # (B, T, S+T)
+        slopes = alibi_slopes(self.num_heads).to(distance)  # (H,)
+        return -slopes[None, :, None, None] * distance[:, None]
 
     def _check_cache(self, state: KVCache, B: int) -> KVCache:
         if not isinstance(state, KVCache):

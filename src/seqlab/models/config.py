@@ -34,6 +34,9 @@ class ModelConfig:
         norm: ``layernorm``, ``rmsnorm`` or ``none`` (pre-norm blocks and the final norm).
         residual: add each block's input to its output (pre-norm residual blocks).
         tie_weights: share the token embedding with the output head (needs tokens in = tokens out).
+        positional: absolute positions added to the embeddings: ``none`` (recurrent mixers and
+            RoPE/ALiBi attention need none), ``sinusoidal`` or ``learned`` (a table of ``max_len``).
+        max_len: size of the learned position table; longer inputs are an error.
     """
 
     d_model: int = 128
@@ -44,9 +47,12 @@ class ModelConfig:
     norm: Literal["layernorm", "rmsnorm", "none"] = "layernorm"
     residual: bool = True
     tie_weights: bool = False
+    positional: Literal["none", "sinusoidal", "learned"] = "none"
+    max_len: int = 2048
 
     def __post_init__(self) -> None:
         check_positive("d_model", self.d_model)
+        check_positive("max_len", self.max_len)
         check_positive("d_ff", self.d_ff, allow_zero=True)
         check_range("dropout", self.dropout, 0.0, 0.99)
         if not self.layer_types:

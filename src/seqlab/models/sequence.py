@@ -16,11 +16,17 @@ from torch import Tensor, nn
 
 from seqlab.errors import ConfigError, ShapeError
 from seqlab.layers import build_norm
+from seqlab.layers.positional import sinusoidal
 from seqlab.models.blocks import Block
 from seqlab.models.config import ModelConfig
 from seqlab.spec import IOSpec
 
-State = list[NamedTuple]
+
+class ModelState(NamedTuple):
+    """What a model carries between calls: one mixer state per block, and the position."""
+
+    blocks: list  # one mixer state per block
+    position: Tensor  # (B,) real tokens consumed so far per row
 
 
 class SequenceModel(nn.Module):
@@ -35,6 +41,8 @@ class SequenceModel(nn.Module):
         else:
             self.embed = nn.Linear(io.input_dim, D)
         self.dropout = nn.Dropout(config.dropout)
+        if config.positional == "learned":
+            self.pos_embed = nn.Embedding(config.max_len, D)
         self.blocks = nn.ModuleList(
             Block(
                 D, name, config.mixer_config(name), config.d_ff, config.dropout, config.norm, config.residual
@@ -53,32 +61,56 @@ class SequenceModel(nn.Module):
         """Embeddings N(0, 0.02) (mixers and norms initialise themselves)."""
         if isinstance(self.embed, nn.Embedding):
             nn.init.normal_(self.embed.weight, std=0.02)
+        if self.config.positional == "learned":
+            nn.init.normal_(self.pos_embed.weight, std=0.02)
         nn.init.zeros_(self.head.bias)
 
     # -- forward ---------------------------------------------------------------------------------
 
     def forward(
-        self, inputs: Tensor, state: State | None = None, *, mask: Tensor | None = None
-    ) -> tuple[Tensor, State]:
-        """inputs (B, T) token ids or (B, T, F) features -> (outputs (B, T, O), per-block states)."""
-        x = self._embed(inputs)  # (B, T, D)
-        states = self._check_state(state)
+        self, inputs: Tensor, state: ModelState | None = None, *, mask: Tensor | None = None
+    ) -> tuple[Tensor, ModelState]:
+        """inputs (B, T) token ids or (B, T, F) features -> (outputs (B, T, O), ModelState)."""
+        B, T = inputs.shape[:2]
+        blocks, start = self._check_state(state, B, inputs.device)
+        steps = mask.long().cumsum(1) - 1 if mask is not None else torch.arange(T, device=inputs.device)
+        x = self._embed(inputs, start[:, None] + steps)  # (B, T, D)
         new_states = []
-        for block, s in zip(self.blocks, states, strict=True):
+        for block, s in zip(self.blocks, blocks, strict=True):
             x, s = block(x, s, mask)
             new_states.append(s)
-        return self.head(self.norm(x)), new_states
+        consumed = mask.long().sum(1) if mask is not None else T
+        return self.head(self.norm(x)), ModelState(new_states, start + consumed)
 
-    def step(self, inputs_t: Tensor, state: State | None) -> tuple[Tensor, State]:
-        """One step: inputs_t (B,) tokens or (B, F) features -> (outputs (B, O), states)."""
-        x = self._embed(inputs_t[:, None])[:, 0]  # (B, D)
+    def step(self, inputs_t: Tensor, state: ModelState | None) -> tuple[Tensor, ModelState]:
+        """One step: inputs_t (B,) tokens or (B, F) features -> (outputs (B, O), ModelState)."""
+        blocks, start = self._check_state(state, inputs_t.shape[0], inputs_t.device)
+        x = self._embed(inputs_t[:, None], start[:, None])[:, 0]  # (B, D)
         new_states = []
-        for block, s in zip(self.blocks, self._check_state(state), strict=True):
+        for block, s in zip(self.blocks, blocks, strict=True):
             x, s = block.step(x, s)
             new_states.append(s)
-        return self.head(self.norm(x)), new_states
+        return self.head(self.norm(x)), ModelState(new_states, start + 1)
 
-    def _embed(self, inputs: Tensor) -> Tensor:
+    def _embed(self, inputs: Tensor, positions: Tensor) -> Tensor:
+        """Token embedding (or input projection) plus the absolute position encoding, if any."""
+        x = self._embed_inputs(inputs)
+        kind = self.config.positional
+        if kind == "none":
+            return self.dropout(x)
+        positions = positions.clamp(min=0)  # padded slots before the first real token
+        if kind == "learned":
+            if int(positions.max()) >= self.config.max_len:
+                raise ShapeError(
+                    f"position {int(positions.max())} is beyond the learned position table "
+                    f"(max_len={self.config.max_len}); raise model.max_len or use shorter inputs"
+                )
+            x = x + self.pos_embed(positions)
+        else:
+            x = x + sinusoidal(positions, self.config.d_model).to(x.dtype)
+        return self.dropout(x)
+
+    def _embed_inputs(self, inputs: Tensor) -> Tensor:
         if self.io.vocab_size is not None:
             if inputs.dim() != 2 or inputs.is_floating_point():
                 raise ShapeError(
@@ -88,14 +120,16 @@ class SequenceModel(nn.Module):
             raise ShapeError(
                 f"expected features of shape (B, T, {self.io.input_dim}), got {tuple(inputs.shape)}"
             )
-        return self.dropout(self.embed(inputs))
+        return self.embed(inputs)
 
-    def _check_state(self, state: State | None) -> list:
+    def _check_state(self, state: ModelState | None, B: int, device) -> tuple[list, Tensor]:
         if state is None:
-            return [None] * len(self.blocks)
-        if len(state) != len(self.blocks):
-            raise ShapeError(f"expected one state per block ({len(self.blocks)}), got {len(state)}")
-        return list(state)
+            return [None] * len(self.blocks), torch.zeros(B, dtype=torch.long, device=device)
+        if not isinstance(state, ModelState):
+            raise ShapeError(f"expected a ModelState (from a previous call), got {type(state).__name__}")
+        if len(state.blocks) != len(self.blocks):
+            raise ShapeError(f"expected one state per block ({len(self.blocks)}), got {len(state.blocks)}")
+        return list(state.blocks), state.position
 
     # -- accounting for fair comparisons -------------------------------------------------------
 
