@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, NamedTuple
 
-import torch
 from torch import Tensor, nn
 
 from seqlab.config import from_dict
@@ -123,8 +122,3 @@ class RecurrentMixer(Mixer):
                     f"{type(self).__name__}: expected state.{name} of shape ({B}, {self.d_model}), "
                     f"got {tuple(t.shape)}"
                 )
-
-
-def zero_like_state(state: NamedTuple) -> NamedTuple:
-    """A state of the same type and shapes filled with zeros."""
-    return type(state)(*(torch.zeros_like(t) for t in state))

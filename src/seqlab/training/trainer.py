@@ -121,7 +121,7 @@ def train(config: ExperimentConfig, run_dir: str | Path, *, progress: bool = Tru
 
     # 2. the loop
     bar = tqdm(total=tc.steps, disable=not progress, file=sys.stderr, desc="train", dynamic_ncols=True)
-    start, tokens, eval_time, last = time.perf_counter(), 0, 0.0, {}
+    start, tokens, eval_time = time.perf_counter(), 0, 0.0
     for step in range(1, tc.steps + 1):
         batch = task.train_batch(tc.batch_size, generator).to(device)
         outputs, _ = model(batch.inputs, mask=batch.mask)

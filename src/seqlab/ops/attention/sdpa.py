@@ -91,23 +91,20 @@ def attention_sdpa(
     """The fast path: ``torch.nn.functional.scaled_dot_product_attention`` (flash / memory-
     efficient kernels where available). Returns the output (B, H, L, V) only."""
     _check(q, k, v, allowed)
-    if bias is not None:  # SDPA takes one float mask: the bias with -inf where not allowed
+    if bias is None and allowed is None:
+        return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, scale=scale)
+    if bias is None:
+        mask, empty = allowed, ~allowed.any(dim=-1, keepdim=True)
+    else:  # SDPA takes one float mask: the bias with -inf where not allowed
         mask = bias if allowed is None else bias.masked_fill(~allowed, float("-inf"))
         mask = mask.expand(q.shape[0], q.shape[1], q.shape[2], k.shape[2])
         empty = torch.isinf(mask).all(dim=-1, keepdim=True)
-        out = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=mask.masked_fill(empty, 0.0), dropout_p=dropout_p, scale=scale
-        )
-        return out.masked_fill(empty, 0.0)
-    if allowed is None:
-        return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, scale=scale)
-    empty = ~allowed.any(dim=-1, keepdim=True)  # rows with nothing to attend to
-    if bool(empty.any()):  # SDPA would return NaN there: let them attend anywhere, zero after
-        out = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=allowed | empty, dropout_p=dropout_p, scale=scale
-        )
-        return out.masked_fill(empty, 0.0)
-    return F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, dropout_p=dropout_p, scale=scale)
+    if not bool(empty.any()):
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p, scale=scale)
+    # rows with nothing to attend to: SDPA would return NaN; let them attend anywhere, zero after
+    mask = mask | empty if mask.dtype == torch.bool else mask.masked_fill(empty, 0.0)
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p, scale=scale)
+    return out.masked_fill(empty, 0.0)
 
 
 def attention(
