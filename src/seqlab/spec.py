@@ -13,11 +13,14 @@ class IOSpec:
         vocab_size: inputs are token ids in [0, vocab_size) — or None for real-valued inputs.
         input_dim: width of real-valued inputs (B, T, input_dim) when ``vocab_size`` is None.
         output_dim: width of the model's per-step output (classes, vocabulary or regression targets).
+        source_vocab_size: for sequence-to-sequence tasks, the vocabulary of the source sequence
+            the decoder is conditioned on (the batch carries ``source`` and ``source_mask``).
     """
 
     output_dim: int
     vocab_size: int | None = None
     input_dim: int | None = None
+    source_vocab_size: int | None = None
 
     def __post_init__(self) -> None:
         if (self.vocab_size is None) == (self.input_dim is None):
@@ -27,3 +30,8 @@ class IOSpec:
     def is_language_model(self) -> bool:
         """Tokens in, a distribution over the same vocabulary out: generation makes sense."""
         return self.vocab_size is not None and self.vocab_size == self.output_dim
+
+    @property
+    def is_seq2seq(self) -> bool:
+        """Batches carry a source sequence to encode besides the decoder's inputs."""
+        return self.source_vocab_size is not None

@@ -136,11 +136,18 @@ def resolve_config(
     task_name = task or file_task.get("name")
     if not task_name:
         raise ConfigError("no task given: pass --task NAME (one of: " + ", ".join(TASKS.names()) + ")")
+    preset = MODELS.get(model or "lstm")
     data: dict[str, Any] = {
         "task": {"name": task_name},
-        "model": MODELS.get(model or "lstm")(),
-        "train": dict(TASKS.get(task_name).train_defaults),
+        "model": preset(),
+        "train": dict(TASKS.get(task_name).train_defaults) | getattr(preset, "train_defaults", {}),
     }
+    file_model = file_data.get("model")
+    other_arch = isinstance(file_model, dict) and file_model.get("arch", "sequence") != data["model"].get(
+        "arch", "sequence"
+    )
+    if model is None and other_arch:
+        data["model"] = {}  # another architecture: the file's section stands alone
     for section, values in file_data.items():
         if isinstance(values, dict) and isinstance(data.get(section), dict):
             data[section] = data[section] | values

@@ -32,6 +32,19 @@ def filter_logits(logits: Tensor, top_k: int | None = None, top_p: float | None 
     return logits
 
 
+def repetition_penalty(logits: Tensor, history: Tensor, penalty: float) -> Tensor:
+    """Discourage tokens already in ``history`` (Keskar et al. 2019, CTRL): their logit is
+    divided by ``penalty`` if positive and multiplied by it if negative (penalty 1 = off).
+
+    Args:
+        logits: (B, V); history: (B, t) token ids seen so far (prompt and generated).
+    """
+    if penalty == 1.0 or history.numel() == 0:
+        return logits
+    seen = logits.gather(1, history)  # (B, t)
+    return logits.scatter(1, history, torch.where(seen > 0, seen / penalty, seen * penalty))
+
+
 @torch.no_grad()
 def generate(
     model,
@@ -41,11 +54,13 @@ def generate(
     top_k: int | None = None,
     top_p: float | None = None,
     generator: torch.Generator | None = None,
+    repetition: float = 1.0,
 ) -> Tensor:
     """Sample ``max_new_tokens`` continuations of ``prompt``.
 
     ``temperature == 0`` is greedy decoding (argmax; deterministic). Otherwise tokens are drawn
     from ``softmax(logits / temperature)`` after top-k / top-p filtering, with ``generator``.
+    ``repetition`` > 1 applies :func:`repetition_penalty` over the prompt and the output so far.
 
     Args:
         model: a :class:`~seqlab.models.sequence.SequenceModel` over tokens.
@@ -62,6 +77,8 @@ def generate(
         raise ConfigError(f"top_p: expected a value in (0, 1], got {top_p}")
     if top_k is not None and top_k < 0:
         raise ConfigError(f"top_k: expected a non-negative number (0 = no limit), got {top_k}")
+    if repetition <= 0:
+        raise ConfigError(f"repetition penalty: expected a positive number (1 = off), got {repetition}")
     if not model.io.is_language_model:
         raise ConfigError("generate needs a language model (tokens in, next-token logits out)")
     was_training = model.training
@@ -71,6 +88,7 @@ def generate(
         logits = logits[:, -1]
         out = [prompt]
         for i in range(max_new_tokens):
+            logits = repetition_penalty(logits, torch.cat(out, dim=1), repetition)
             if temperature == 0:
                 token = logits.argmax(-1)  # (B,)
             else:

@@ -1,4 +1,9 @@
-"""Named model presets (``--model NAME``): starting configs users override with ``--set``."""
+"""Named model presets (``--model NAME``): starting configs users override with ``--set``.
+
+A preset returns the ``model`` section; a preset whose recipe includes training settings (the
+original Transformer's schedule, label smoothing, Adam β2) carries them as ``train_defaults``,
+applied over the task's defaults and under the user's config and ``--set``.
+"""
 
 from __future__ import annotations
 
@@ -48,3 +53,40 @@ def transformer() -> dict[str, Any]:
 def ln_lstm() -> dict[str, Any]:
     """Two layer-norm LSTM blocks (Ba et al. 2016), width 128 (naive backend)."""
     return _recurrent("lstm") | {"mixers": {"lstm": {"layer_norm": True}}}
+
+
+@MODELS.register("seq2seq")
+def seq2seq() -> dict[str, Any]:
+    """Encoder-decoder Transformer, 2+2 layers, width 128, 4 heads, FFN 512, pre-norm (CPU-sized)."""
+    return {"arch": "transformer-seq2seq"}
+
+
+@MODELS.register("transformer-base")
+def transformer_base() -> dict[str, Any]:
+    """The original base Transformer: N=6, d_model=512, h=8, d_ff=2048, dropout 0.1, post-norm,
+    shared embeddings; trains with Noam warmup 4000, label smoothing 0.1, Adam β2=0.98, ε=1e-9."""
+    return {
+        "arch": "transformer-seq2seq",
+        "d_model": 512,
+        "num_heads": 8,
+        "d_ff": 2048,
+        "encoder_layers": 6,
+        "decoder_layers": 6,
+        "dropout": 0.1,
+        "activation": "relu",
+        "norm_position": "post",
+        "positional": "sinusoidal",
+        "share_embeddings": True,
+        "tie_output": True,
+    }
+
+
+transformer_base.train_defaults = {  # type: ignore[attr-defined]
+    "schedule": "noam",
+    "lr": 1.0,
+    "warmup_steps": 4000,
+    "label_smoothing": 0.1,
+    "beta2": 0.98,
+    "eps": 1e-9,
+    "weight_decay": 0.0,
+}

@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from seqlab.errors import ConfigError, ShapeError
 from seqlab.layers import build_norm
 from seqlab.layers.positional import sinusoidal
+from seqlab.models.archs import ARCHS
 from seqlab.models.blocks import Block
 from seqlab.models.config import ModelConfig
 from seqlab.spec import IOSpec
@@ -29,11 +30,19 @@ class ModelState(NamedTuple):
     position: Tensor  # (B,) real tokens consumed so far per row
 
 
+@ARCHS.register("sequence")
 class SequenceModel(nn.Module):
     """Embedding (or linear input projection) -> blocks -> norm -> linear head."""
 
+    Config = ModelConfig
+
     def __init__(self, config: ModelConfig, io: IOSpec) -> None:
         super().__init__()
+        if io.is_seq2seq:
+            raise ConfigError(
+                "this task is sequence-to-sequence (it feeds a source sequence): use an encoder-decoder "
+                "architecture, e.g. --model seq2seq or --set model.arch=transformer-seq2seq"
+            )
         self.config, self.io = config, io
         D = config.d_model
         if io.vocab_size is not None:
@@ -150,8 +159,9 @@ class SequenceModel(nn.Module):
         top_k: int | None = None,
         top_p: float | None = None,
         generator: torch.Generator | None = None,
+        repetition: float = 1.0,
     ) -> Tensor:
         """Continue ``prompt`` (B, T0); see :func:`seqlab.models.generation.generate`."""
         from seqlab.models.generation import generate
 
-        return generate(self, prompt, max_new_tokens, temperature, top_k, top_p, generator)
+        return generate(self, prompt, max_new_tokens, temperature, top_k, top_p, generator, repetition)

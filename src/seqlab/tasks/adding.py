@@ -65,7 +65,11 @@ class AddingTask(Task):
     def train_batch(self, batch_size: int, generator: torch.Generator) -> Batch:
         return self.make_batch(batch_size, self.config.length, generator)
 
-    def loss(self, outputs: Tensor, batch: Batch) -> Tensor:
+    def loss(self, outputs: Tensor, batch: Batch, label_smoothing: float = 0.0) -> Tensor:
+        if label_smoothing:
+            raise ConfigError(
+                "train.label_smoothing applies to classification; 'adding' is a regression task"
+            )
         return F.mse_loss(outputs[batch.target_mask], batch.targets[batch.target_mask])
 
     def evaluate(self, predict: Predict, batch_size: int) -> dict:

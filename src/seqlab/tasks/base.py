@@ -12,7 +12,7 @@ import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import torch
 import torch.nn.functional as F
@@ -34,15 +34,29 @@ class Batch:
     target_mask: Tensor  # (B, T) bool: positions the loss and metrics score
     mask: Tensor | None = None  # (B, T) bool: real input tokens (None = no padding)
     lengths: Tensor | None = None  # (B,) sequence lengths, for per-length metrics
+    source: Tensor | None = None  # (B, S) source token ids of sequence-to-sequence tasks
+    source_mask: Tensor | None = None  # (B, S) bool: real source tokens
 
     def to(self, device: torch.device | str) -> Batch:
-        move = lambda t: None if t is None else t.to(device)  # noqa: E731
-        return Batch(
-            move(self.inputs), move(self.targets), move(self.target_mask), move(self.mask), move(self.lengths)
-        )
+        return Batch(**{k: None if v is None else v.to(device) for k, v in vars(self).items()})
+
+    def rows(self, index: Tensor) -> Batch:
+        """The sub-batch of rows ``index`` (bool mask or ids)."""
+        return Batch(**{k: None if v is None else v[index] for k, v in vars(self).items()})
 
 
-Predict = Callable[[Batch], Tensor]
+class Predict(Protocol):
+    """What a task evaluates through (the trainer builds it around a model, in eval mode)."""
+
+    def __call__(self, batch: Batch) -> Tensor:
+        """Teacher-forced outputs (B, T, O) for ``batch.inputs`` (and ``batch.source``)."""
+        ...
+
+    def decode(self, batch: Batch, max_new_tokens: int, bos: int, eos: int, pad: int) -> Tensor:
+        """Greedy free-running decoding from ``bos`` (seq2seq): (B, N) tokens, ``pad`` after EOS."""
+        ...
+
+
 TASKS: Registry[type[Task]] = Registry("task")
 
 
@@ -65,9 +79,11 @@ class Task:
     def train_batch(self, batch_size: int, generator: torch.Generator) -> Batch:
         raise NotImplementedError
 
-    def loss(self, outputs: Tensor, batch: Batch) -> Tensor:
-        """Mean cross-entropy over scored positions (``Σ mask·L / Σ mask``)."""
-        return F.cross_entropy(outputs[batch.target_mask], batch.targets[batch.target_mask])
+    def loss(self, outputs: Tensor, batch: Batch, label_smoothing: float = 0.0) -> Tensor:
+        """Mean cross-entropy over scored positions (``Σ mask·L / Σ mask``), optionally against
+        targets smoothed to ``(1 − ε)·onehot + ε/O`` (Szegedy et al. 2016)."""
+        tm = batch.target_mask
+        return F.cross_entropy(outputs[tm], batch.targets[tm], label_smoothing=label_smoothing)
 
     def evaluate(self, predict: Predict, batch_size: int) -> dict[str, Any]:
         raise NotImplementedError
@@ -129,8 +145,7 @@ def evaluate_by_length(
         outputs = predict(batch)
         for n in chunk.unique().tolist():
             rows = chunk == n
-            sub = Batch(batch.inputs[rows], batch.targets[rows], batch.target_mask[rows])
-            by_length.setdefault(n, []).append(classification_counts(outputs[rows], sub))
+            by_length.setdefault(n, []).append(classification_counts(outputs[rows], batch.rows(rows)))
     per = {n: summarise(c, "x") for n, c in sorted(by_length.items())}
     accs = [p["x_acc"] for p in per.values()]
     return {

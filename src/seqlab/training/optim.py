@@ -22,5 +22,7 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
-def build_optimizer(model: nn.Module, lr: float, weight_decay: float) -> torch.optim.Optimizer:
-    return torch.optim.AdamW(param_groups(model, weight_decay), lr=lr, betas=(0.9, 0.99))
+def build_optimizer(
+    model: nn.Module, lr: float, weight_decay: float, beta2: float = 0.99, eps: float = 1e-8
+) -> torch.optim.Optimizer:
+    return torch.optim.AdamW(param_groups(model, weight_decay), lr=lr, betas=(0.9, beta2), eps=eps)

@@ -1,8 +1,17 @@
-"""Learning-rate schedule: linear warmup then cosine decay to ``min_ratio · lr``."""
+"""Learning-rate schedules, as multipliers of the base learning rate ``train.lr``.
+
+* ``cosine``: linear warmup then cosine decay to ``min_lr_ratio · lr``;
+* ``noam`` (Vaswani et al. 2017, eq. 3): ``d_model^−½ · min(s^−½, s · warmup^−³ᐟ²)`` with s the
+  1-based step — linear warmup to a peak at s = warmup, then decay ∝ 1/√s. ``lr`` is a factor on
+  it (1.0 reproduces the paper);
+* ``constant``: linear warmup then flat.
+"""
 
 from __future__ import annotations
 
 import math
+
+import torch
 
 
 def warmup_cosine(step: int, warmup: int, total: int, min_ratio: float = 0.1) -> float:
@@ -15,3 +24,26 @@ def warmup_cosine(step: int, warmup: int, total: int, min_ratio: float = 0.1) ->
         return (step + 1) / warmup
     progress = min(1.0, (step - warmup) / max(1, total - warmup))
     return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def noam(step: int, d_model: int, warmup: int) -> float:
+    """``d_model^−½ · min(s^−½, s · warmup^−³ᐟ²)`` at 0-based ``step`` (s = step + 1)."""
+    s = step + 1
+    return d_model**-0.5 * min(s**-0.5, s * max(warmup, 1) ** -1.5)
+
+
+def constant(step: int, warmup: int) -> float:
+    return (step + 1) / warmup if warmup > 0 and step < warmup else 1.0
+
+
+def build_schedule(
+    optimizer: torch.optim.Optimizer, train, d_model: int
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """The ``train.schedule`` of a TrainConfig as a LambdaLR over ``optimizer``."""
+    t = train
+    rules = {
+        "cosine": lambda s: warmup_cosine(s, t.warmup_steps, t.steps, t.min_lr_ratio),
+        "noam": lambda s: noam(s, d_model, t.warmup_steps),
+        "constant": lambda s: constant(s, t.warmup_steps),
+    }
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, rules[t.schedule])

@@ -27,12 +27,13 @@ from tqdm import tqdm
 from seqlab.config import save_file
 from seqlab.errors import ConfigError
 from seqlab.fileio import atomic_write_text
-from seqlab.models import SequenceModel
+from seqlab.models import build_model
+from seqlab.models.decoding import greedy_decode
 from seqlab.tasks import Batch, Task, build_task
 from seqlab.training.checkpoint import save_checkpoint
 from seqlab.training.config import ExperimentConfig
 from seqlab.training.optim import build_optimizer
-from seqlab.training.schedule import warmup_cosine
+from seqlab.training.schedule import build_schedule
 
 log = logging.getLogger(__name__)
 
@@ -74,23 +75,39 @@ def resolve_device(name: str) -> torch.device:
         raise ConfigError(f"train.device: expected 'cpu' or 'cuda[:N]', got {name!r}") from None
 
 
-def make_predict(model: SequenceModel):
-    """``predict(batch) -> outputs`` in eval mode without gradients (what tasks evaluate through)."""
-    device = next(model.parameters()).device
+def run_model(model: torch.nn.Module, batch: Batch) -> torch.Tensor:
+    """The model's outputs (B, T, O) for a batch: teacher-forced for seq2seq batches."""
+    if batch.source is not None:
+        return model(batch.source, batch.inputs, source_mask=batch.source_mask, mask=batch.mask)[0]
+    return model(batch.inputs, mask=batch.mask)[0]
+
+
+class Predictor:
+    """What tasks evaluate through: outputs and greedy decoding, without gradients, on CPU."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        self.model = model
+        self.device = next(model.parameters()).device
 
     @torch.no_grad()
-    def predict(batch: Batch) -> torch.Tensor:
-        batch = batch.to(device)
-        return model(batch.inputs, mask=batch.mask)[0].float().cpu()
+    def __call__(self, batch: Batch) -> torch.Tensor:
+        return run_model(self.model, batch.to(self.device)).float().cpu()
 
-    return predict
+    @torch.no_grad()
+    def decode(self, batch: Batch, max_new_tokens: int, bos: int, eos: int, pad: int) -> torch.Tensor:
+        batch = batch.to(self.device)
+        if batch.source is None:
+            raise ConfigError("decode needs a sequence-to-sequence batch (with a source)")
+        state = self.model.start(batch.source, batch.source_mask)
+        start = torch.full((batch.source.shape[0],), bos, dtype=torch.long, device=self.device)
+        return greedy_decode(self.model, state, start, max_new_tokens, eos, pad).cpu()
 
 
-def evaluate(model: SequenceModel, task: Task, batch_size: int) -> dict[str, Any]:
+def evaluate(model: torch.nn.Module, task: Task, batch_size: int) -> dict[str, Any]:
     was_training = model.training
     model.eval()
     try:
-        return task.evaluate(make_predict(model), batch_size)
+        return task.evaluate(Predictor(model), batch_size)
     finally:
         model.train(was_training)
 
@@ -109,11 +126,9 @@ def train(config: ExperimentConfig, run_dir: str | Path, *, progress: bool = Tru
     torch.manual_seed(tc.seed)
     task = build_task(config.task.name, config.task.options, seed=tc.seed)
     task.save(run_dir)
-    model = SequenceModel(config.model, task.io).to(device)
-    optimizer = build_optimizer(model, tc.lr, tc.weight_decay)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: warmup_cosine(s, tc.warmup_steps, tc.steps, tc.min_lr_ratio)
-    )
+    model = build_model(config.model, task.io).to(device)
+    optimizer = build_optimizer(model, tc.lr, tc.weight_decay, tc.beta2, tc.eps)
+    schedule = build_schedule(optimizer, tc, config.model.d_model)
     generator = torch.Generator().manual_seed(tc.seed)
     metrics_log = MetricsLog(run_dir / "metrics.jsonl")
     metrics_log.write({"event": "start", "params": model.num_params(), "state_size": model.state_size()})
@@ -124,8 +139,7 @@ def train(config: ExperimentConfig, run_dir: str | Path, *, progress: bool = Tru
     start, tokens, eval_time = time.perf_counter(), 0, 0.0
     for step in range(1, tc.steps + 1):
         batch = task.train_batch(tc.batch_size, generator).to(device)
-        outputs, _ = model(batch.inputs, mask=batch.mask)
-        loss = task.loss(outputs, batch)
+        loss = task.loss(run_model(model, batch), batch, label_smoothing=tc.label_smoothing)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), tc.clip_norm or float("inf"))

@@ -1,0 +1,51 @@
+"""Model architectures by name: the ``arch`` key of a run's ``model`` section.
+
+``arch: sequence`` (the default) is the per-step :class:`~seqlab.models.sequence.SequenceModel`
+(LM, tagger, regressor); ``transformer-seq2seq`` the encoder-decoder Transformer; ... Each
+registered class carries its config dataclass as ``Config`` and is built as ``cls(config, io)``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+from seqlab.config import from_dict, to_dict
+from seqlab.errors import ConfigError, UnknownNameError
+from seqlab.registry import Registry
+from seqlab.spec import IOSpec
+
+ARCHS: Registry[type[nn.Module]] = Registry("model architecture")
+DEFAULT_ARCH = "sequence"
+
+
+def parse_model(value: Any, path: str = "model") -> Any:
+    """``{arch: NAME, <options>}`` -> that architecture's config (``arch`` defaults to sequence)."""
+    if any(isinstance(value, ARCHS.get(name).Config) for name in ARCHS.names()):
+        return value
+    if not isinstance(value, dict):
+        raise ConfigError(f"{path}: expected a mapping of model options, got {value!r}")
+    options = dict(value)
+    arch = options.pop("arch", DEFAULT_ARCH)
+    try:
+        cls = ARCHS.get(arch)
+    except UnknownNameError as err:
+        raise UnknownNameError(f"{path}.arch: {err}") from None
+    return from_dict(cls.Config, options, path)
+
+
+def arch_name(config: Any) -> str:
+    for name in ARCHS.names():
+        if type(config) is ARCHS.get(name).Config:
+            return name
+    raise ConfigError(f"{type(config).__name__} is not the config of a registered architecture")
+
+
+def dump_model(config: Any) -> dict[str, Any]:
+    return {"arch": arch_name(config), **to_dict(config)}
+
+
+def build_model(config: Any, io: IOSpec) -> nn.Module:
+    """The model for ``config`` (any registered architecture's config) and a task's IOSpec."""
+    return ARCHS.get(arch_name(config))(config, io)
