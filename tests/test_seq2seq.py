@@ -104,7 +104,7 @@ def test_decoder_is_causal_and_encoder_sees_everything():
 def test_post_norm_layer_is_the_paper_formula():
     """Post-norm sub-layer: LayerNorm(x + FFN(x)), checked by hand on one layer."""
     model = _model(norm_position="post", encoder_layers=1)
-    layer = model.encoder[0]
+    layer = model.encoder.layers[0]
     x = torch.randn(2, 5, 16, dtype=torch.float64)
     h = layer.r1.norm(x + layer.self_attn(x))
     expected = layer.r2.norm(h + layer.ffn(h))

@@ -13,81 +13,44 @@ self-attention KV caches, and equals the full teacher-forced forward.
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
-from typing import Any, Literal, NamedTuple
+from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
 
-from seqlab.config import check_positive, check_range, from_dict
+from seqlab.config import check_positive
 from seqlab.errors import ConfigError, ShapeError
 from seqlab.layers import build_norm
 from seqlab.layers.cross_attention import MemoryKV
-from seqlab.layers.feedforward import FFN_KINDS
-from seqlab.layers.positional import sinusoidal
-from seqlab.layers.self_attention import SelfAttentionConfig
+from seqlab.layers.embedding import TokenEmbedding
 from seqlab.mixers.attention import KVCache
 from seqlab.models.archs import ARCHS
-from seqlab.models.transformer_layers import DecoderLayer, EncoderLayer
+from seqlab.models.transformer_layers import DecoderLayer, EncoderStack, TransformerConfig
 from seqlab.spec import IOSpec
 
 
 @dataclass
-class Seq2SeqConfig:
-    """Encoder-decoder Transformer. Defaults are a small CPU model; ``transformer-base`` is the
-    paper's base (N=6, D=512, h=8, d_ff=2048, dropout 0.1, post-norm, shared embeddings).
+class Seq2SeqConfig(TransformerConfig):
+    """Encoder-decoder Transformer (the shared options: :class:`TransformerConfig`). Defaults are
+    a small CPU model; the ``transformer-base`` preset is the paper's base (N=6, D=512, h=8,
+    d_ff=2048, dropout 0.1, post-norm, shared embeddings).
 
     Attributes:
-        d_model, num_heads, d_ff: widths (num_heads must divide d_model).
         encoder_layers, decoder_layers: N of each stack.
-        dropout: on embeddings + positions and on each sub-layer output (residual dropout).
-        attention_dropout: on attention weights (0 in the paper).
-        activation: FFN kind: ``relu`` (the paper), ``gelu``, ``silu``, or a gated one
-            (``swiglu``, ``geglu``, ``reglu``).
-        norm: ``layernorm`` or ``rmsnorm``; norm_position: ``post`` (the paper) or ``pre``.
-        positional: absolute positions added to embeddings, ``sinusoidal`` or ``learned``.
-        max_len: longest source/target (learned positions; also the default decode limit).
         share_embeddings: one embedding table for source and target (needs one vocabulary).
         tie_output: the output projection reuses the target embedding (the paper shares both).
-        encoder_attention: options of the encoder's self-attention besides heads and dropout,
-            e.g. ``{kind: local, window: 16}``; see ``seqlab.layers.self_attention``.
     """
 
-    d_model: int = 128
-    num_heads: int = 4
-    d_ff: int = 512
     encoder_layers: int = 2
     decoder_layers: int = 2
-    dropout: float = 0.1
-    attention_dropout: float = 0.0
-    activation: str = "relu"
-    norm: Literal["layernorm", "rmsnorm"] = "layernorm"
-    norm_position: Literal["post", "pre"] = "pre"
-    positional: Literal["sinusoidal", "learned"] = "sinusoidal"
-    max_len: int = 512
     share_embeddings: bool = True
     tie_output: bool = True
-    encoder_attention: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for name in ("d_model", "num_heads", "d_ff", "encoder_layers", "decoder_layers", "max_len"):
-            check_positive(name, getattr(self, name))
-        check_range("dropout", self.dropout, 0.0, 0.99)
-        check_range("attention_dropout", self.attention_dropout, 0.0, 0.99)
-        if self.d_model % self.num_heads:
-            raise ConfigError(f"num_heads: {self.num_heads} does not divide d_model={self.d_model}")
-        if self.activation not in FFN_KINDS:
-            raise ConfigError(f"activation: expected one of {', '.join(FFN_KINDS)}, got {self.activation!r}")
-        for key in ("num_heads", "dropout"):
-            if key in self.encoder_attention:
-                raise ConfigError(f"encoder_attention.{key}: set it at the top level of the model section")
-        self.self_attention  # noqa: B018  (validate the options now, naming the bad key)
-
-    @property
-    def self_attention(self) -> SelfAttentionConfig:
-        options = {"num_heads": self.num_heads, "dropout": self.attention_dropout, **self.encoder_attention}
-        return from_dict(SelfAttentionConfig, options, "encoder_attention")
+        super().__post_init__()
+        check_positive("encoder_layers", self.encoder_layers)
+        check_positive("decoder_layers", self.decoder_layers)
 
 
 class Seq2SeqState(NamedTuple):
@@ -113,84 +76,43 @@ class TransformerSeq2Seq(nn.Module):
             )
         self.config, self.io = config, io
         c, D = config, config.d_model
-        self.tgt_embed = nn.Embedding(io.vocab_size, D)
+        embed = {"positional": c.positional, "max_len": c.max_len, "dropout": c.dropout, "scaled": True}
+        self.tgt_embed = TokenEmbedding(io.vocab_size, D, name="inputs", **embed)
+        self.src_embed = TokenEmbedding(io.source_vocab_size, D, name="source", **embed)
         if c.share_embeddings:
             if io.source_vocab_size != io.vocab_size:
                 raise ConfigError(
                     f"share_embeddings needs one vocabulary, got source {io.source_vocab_size} "
                     f"and target {io.vocab_size} tokens"
                 )
-            self.src_embed = self.tgt_embed
-        else:
-            self.src_embed = nn.Embedding(io.source_vocab_size, D)
-        if c.positional == "learned":
-            self.pos_embed = nn.Embedding(c.max_len, D)
-        self.dropout = nn.Dropout(c.dropout)
-        self.encoder = nn.ModuleList(
-            EncoderLayer(D, c.self_attention, c.d_ff, c.activation, c.dropout, c.norm, c.norm_position)
-            for _ in range(c.encoder_layers)
-        )
+            self.src_embed.tokens = self.tgt_embed.tokens
+        self.encoder = EncoderStack(c, c.encoder_layers)
         self.decoder = nn.ModuleList(
             DecoderLayer(
                 D, c.num_heads, c.d_ff, c.activation, c.dropout, c.attention_dropout, c.norm, c.norm_position
             )
             for _ in range(c.decoder_layers)
         )
-        pre = c.norm_position == "pre"  # pre-norm stacks end with a norm; post-norm ones already did
-        self.encoder_norm = build_norm(c.norm if pre else "none", D)
-        self.decoder_norm = build_norm(c.norm if pre else "none", D)
+        self.decoder_norm = build_norm(c.norm if c.norm_position == "pre" else "none", D)
         self.head = nn.Linear(D, io.output_dim, bias=False)
         if c.tie_output:
             if io.output_dim != io.vocab_size:
                 raise ConfigError("tie_output needs the output classes to be the target vocabulary")
-            self.head.weight = self.tgt_embed.weight
+            self.head.weight = self.tgt_embed.tokens.weight
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """Embeddings N(0, D^-½), so √D·E has unit scale like the positional encoding."""
-        std = self.config.d_model**-0.5
-        nn.init.normal_(self.tgt_embed.weight, std=std)
-        if self.src_embed is not self.tgt_embed:
-            nn.init.normal_(self.src_embed.weight, std=std)
+        """Sub-modules initialise themselves; an untied head is N(0, D^-½) like the embeddings."""
         if not self.config.tie_output:
-            nn.init.normal_(self.head.weight, std=std)
-        if self.config.positional == "learned":
-            nn.init.normal_(self.pos_embed.weight, std=0.02)
-
-    # -- embedding ----------------------------------------------------------------------------------
-
-    def _embed(self, table: nn.Embedding, tokens: Tensor, positions: Tensor, vocab: int, who: str) -> Tensor:
-        if tokens.dim() != 2 or tokens.is_floating_point():
-            raise ShapeError(
-                f"{who}: expected token ids of shape (B, T), got {tokens.dtype} {tuple(tokens.shape)}"
-            )
-        if tokens.numel() and (int(tokens.min()) < 0 or int(tokens.max()) >= vocab):
-            raise ShapeError(
-                f"{who}: token ids must be in [0, {vocab}), got [{int(tokens.min())}, {int(tokens.max())}]"
-            )
-        x = table(tokens) * math.sqrt(self.config.d_model)
-        positions = positions.clamp(min=0)
-        if self.config.positional == "learned":
-            if positions.numel() and int(positions.max()) >= self.config.max_len:
-                raise ShapeError(
-                    f"{who}: position {int(positions.max())} is beyond the learned position table "
-                    f"(max_len={self.config.max_len})"
-                )
-            x = x + self.pos_embed(positions)
-        else:
-            x = x + sinusoidal(positions, self.config.d_model).to(x.dtype)
-        return self.dropout(x)
+            nn.init.normal_(self.head.weight, std=self.config.d_model**-0.5)
 
     # -- encoder / decoder -------------------------------------------------------------------------
 
     def encode(self, source: Tensor, source_mask: Tensor | None = None) -> Tensor:
         """source (B, S) ids -> memory (B, S, D)."""
-        B, S = source.shape[:2] if source.dim() == 2 else (0, 0)
-        positions = torch.arange(S, device=source.device).expand(B, S)
-        x = self._embed(self.src_embed, source, positions, self.io.source_vocab_size, "source")
-        for layer in self.encoder:
-            x = layer(x, source_mask)
-        return self.encoder_norm(x)
+        S = source.shape[-1]
+        x = self.src_embed(source, torch.arange(S, device=source.device).expand(source.shape[0], S))
+        return self.encoder(x, source_mask)  # (B, S, D)
 
     def start(self, source: Tensor, source_mask: Tensor | None = None) -> Seq2SeqState:
         """Encode the source once; the returned state decodes from position 0."""
@@ -206,7 +128,7 @@ class TransformerSeq2Seq(nn.Module):
         self._check_state(state, inputs.shape[0] if inputs.dim() == 2 else -1)
         T = inputs.shape[1]
         steps = mask.long().cumsum(1) - 1 if mask is not None else torch.arange(T, device=inputs.device)
-        x = self._embed(self.tgt_embed, inputs, state.position[:, None] + steps, self.io.vocab_size, "inputs")
+        x = self.tgt_embed(inputs, state.position[:, None] + steps)  # (B, T, D)
         caches = []
         for layer, memory, cache in zip(self.decoder, state.memory, state.caches, strict=True):
             x, cache = layer(x, memory, cache, mask)

@@ -14,16 +14,69 @@ encoded source, FFN.
 
 from __future__ import annotations
 
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from torch import Tensor, nn
 
+from seqlab.config import check_positive, check_range, from_dict
+from seqlab.errors import ConfigError
 from seqlab.layers import FeedForward, build_norm
 from seqlab.layers.cross_attention import CrossAttention, MemoryKV
+from seqlab.layers.feedforward import FFN_KINDS
 from seqlab.layers.self_attention import SelfAttentionConfig, build_self_attention
 from seqlab.mixers.attention import AttentionMixer, KVCache
 
 NormPosition = Literal["post", "pre"]
+
+
+@dataclass
+class TransformerConfig:
+    """What every Transformer stack shares (encoder-decoder, BERT-style encoder).
+
+    Attributes:
+        d_model, num_heads, d_ff: widths (num_heads must divide d_model).
+        dropout: on embeddings + positions and on each sub-layer output (residual dropout).
+        attention_dropout: on attention weights (0 in the original paper).
+        activation: FFN kind: ``relu`` (the paper), ``gelu`` (BERT), ``silu``, or a gated one
+            (``swiglu``, ``geglu``, ``reglu``).
+        norm: ``layernorm`` or ``rmsnorm``; norm_position: ``post`` (the paper, BERT) or ``pre``.
+        positional: absolute positions added to embeddings, ``sinusoidal`` or ``learned``.
+        max_len: longest sequence (the learned table's size).
+        encoder_attention: options of the encoder's self-attention besides heads and dropout,
+            e.g. ``{kind: local, window: 16}``; see ``seqlab.layers.self_attention``.
+    """
+
+    d_model: int = 128
+    num_heads: int = 4
+    d_ff: int = 512
+    dropout: float = 0.1
+    attention_dropout: float = 0.0
+    activation: str = "relu"
+    norm: Literal["layernorm", "rmsnorm"] = "layernorm"
+    norm_position: NormPosition = "pre"
+    positional: Literal["sinusoidal", "learned"] = "sinusoidal"
+    max_len: int = 512
+    encoder_attention: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in ("d_model", "num_heads", "d_ff", "max_len"):
+            check_positive(name, getattr(self, name))
+        check_range("dropout", self.dropout, 0.0, 0.99)
+        check_range("attention_dropout", self.attention_dropout, 0.0, 0.99)
+        if self.d_model % self.num_heads:
+            raise ConfigError(f"num_heads: {self.num_heads} does not divide d_model={self.d_model}")
+        if self.activation not in FFN_KINDS:
+            raise ConfigError(f"activation: expected one of {', '.join(FFN_KINDS)}, got {self.activation!r}")
+        for key in ("num_heads", "dropout"):
+            if key in self.encoder_attention:
+                raise ConfigError(f"encoder_attention.{key}: set it at the top level of the model section")
+        self.self_attention  # noqa: B018  (validate the options now, naming the bad key)
+
+    @property
+    def self_attention(self) -> SelfAttentionConfig:
+        options = {"num_heads": self.num_heads, "dropout": self.attention_dropout, **self.encoder_attention}
+        return from_dict(SelfAttentionConfig, options, "encoder_attention")
 
 
 class Residual(nn.Module):
@@ -65,6 +118,27 @@ class EncoderLayer(nn.Module):
         """x (B, S, D), mask (B, S) bool real tokens -> (B, S, D)."""
         x = self.r1.post(x, self.self_attn(self.r1.pre(x), mask))
         return self.r2.post(x, self.ffn(self.r2.pre(x)))
+
+
+class EncoderStack(nn.Module):
+    """N encoder layers, then a final norm for pre-norm stacks (post-norm layers end normed)."""
+
+    def __init__(self, config: TransformerConfig, num_layers: int) -> None:
+        super().__init__()
+        c = config
+        self.layers = nn.ModuleList(
+            EncoderLayer(
+                c.d_model, c.self_attention, c.d_ff, c.activation, c.dropout, c.norm, c.norm_position
+            )
+            for _ in range(num_layers)
+        )
+        self.norm = build_norm(c.norm if c.norm_position == "pre" else "none", c.d_model)
+
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        """x (B, S, D), mask (B, S) bool real tokens -> (B, S, D)."""
+        for layer in self.layers:
+            x = layer(x, mask)
+        return self.norm(x)
 
 
 class DecoderLayer(nn.Module):
