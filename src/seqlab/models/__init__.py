@@ -1,6 +1,7 @@
 """Models: configs, blocks, architectures (per-step sequence model, encoder-decoder), decoding."""
 
 from seqlab.models.archs import ARCHS, build_model, dump_model, parse_model
+from seqlab.models.bert import BertConfig, BertModel
 from seqlab.models.config import ModelConfig
 from seqlab.models.generation import filter_logits, generate
 from seqlab.models.presets import MODELS
@@ -10,6 +11,8 @@ from seqlab.models.sequence import SequenceModel
 __all__ = [
     "ARCHS",
     "MODELS",
+    "BertConfig",
+    "BertModel",
     "ModelConfig",
     "Seq2SeqConfig",
     "SequenceModel",

@@ -61,6 +61,12 @@ def seq2seq() -> dict[str, Any]:
     return {"arch": "transformer-seq2seq"}
 
 
+@MODELS.register("bert")
+def bert() -> dict[str, Any]:
+    """BERT-style encoder for masked-LM pre-training: 2 layers, width 128, 4 heads, FFN 512 (CPU-sized)."""
+    return {"arch": "bert"}
+
+
 @MODELS.register("transformer-base")
 def transformer_base() -> dict[str, Any]:
     """The original base Transformer: N=6, d_model=512, h=8, d_ff=2048, dropout 0.1, post-norm,

@@ -36,6 +36,8 @@ class Batch:
     lengths: Tensor | None = None  # (B,) sequence lengths, for per-length metrics
     source: Tensor | None = None  # (B, S) source token ids of sequence-to-sequence tasks
     source_mask: Tensor | None = None  # (B, S) bool: real source tokens
+    segments: Tensor | None = None  # (B, T) segment ids (BERT's sentence A / B)
+    labels: Tensor | None = None  # (B,) one label per sequence (e.g. is-next-sentence)
 
     def to(self, device: torch.device | str) -> Batch:
         return Batch(**{k: None if v is None else v.to(device) for k, v in vars(self).items()})

@@ -79,6 +79,8 @@ def run_model(model: torch.nn.Module, batch: Batch) -> torch.Tensor:
     """The model's outputs (B, T, O) for a batch: teacher-forced for seq2seq batches."""
     if batch.source is not None:
         return model(batch.source, batch.inputs, source_mask=batch.source_mask, mask=batch.mask)[0]
+    if batch.segments is not None:
+        return model(batch.inputs, mask=batch.mask, segments=batch.segments)[0]
     return model(batch.inputs, mask=batch.mask)[0]
 
 
