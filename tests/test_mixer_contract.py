@@ -28,6 +28,18 @@ VARIANTS = {  # extra configurations beyond one per backend
         {"backend": "sdpa", "positional": "none"},
         {"backend": "sdpa", "positional": "alibi"},
         {"backend": "naive", "num_heads": 1},
+        {"backend": "sdpa", "window": 3},
+        {"backend": "sdpa", "window": 1, "positional": "none"},
+        {"backend": "sdpa", "window": 2, "positional": "alibi"},
+        {"backend": "sdpa", "num_kv_heads": 2},
+        {"backend": "sdpa", "num_kv_heads": 1, "positional": "alibi"},
+        {"backend": "sdpa", "num_kv_heads": 2, "window": 4},
+        {"backend": "naive", "num_kv_heads": 2, "window": 3},
+    ],
+    "performer": [
+        {"backend": "chunked", "chunk_size": 2},
+        {"backend": "chunked", "num_features": 5, "orthogonal": False, "bias": True},
+        {"backend": "naive", "num_heads": 2, "num_features": 3},
     ],
 }
 
@@ -214,5 +226,5 @@ def test_bad_inputs_say_what_was_expected(case):
 
 
 def test_unknown_mixer_lists_choices():
-    with pytest.raises(KeyError, match="choose from: attention, gru, lstm, rnn"):
+    with pytest.raises(KeyError, match="choose from: attention, gru, lstm, performer, rnn"):
         build_mixer("lstn", D)

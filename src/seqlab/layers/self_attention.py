@@ -6,7 +6,14 @@ Shape legend: B batch · T time · D model width · H heads · K = D / H.
 
 M is −∞ at padded keys (``mask`` False); padded queries produce zeros. Every kind registered in
 :data:`SELF_ATTENTION` takes ``(d_model, config)`` and implements ``forward(x, mask=None) -> y``
-(B, T, D), so encoder layers can swap the exact form for an efficient one by name.
+(B, T, D), so encoder layers can swap the exact form for an efficient one by name:
+
+    full       exact softmax attention                          O(T²) time
+    local      exact within a window W, plus G global tokens    O(T·(W + G)) time and memory
+               (Longformer / BigBird pattern; a different model than full attention)
+    performer  FAVOR+ random features (Choromanski et al. 2021)   O(T·M·K): approximates softmax
+    linformer  keys/values projected along time to P rows         O(T·P·K): approximate, non-causal,
+               (Wang et al. 2020); needs T ≤ max_len               learned E, F tie it to max_len
 """
 
 from __future__ import annotations
@@ -20,6 +27,8 @@ from torch import Tensor, nn
 from seqlab.config import check_positive, check_range
 from seqlab.errors import ConfigError, ShapeError
 from seqlab.ops.attention import attention
+from seqlab.ops.attention.efficient import linformer_attention, local_attention, local_mask
+from seqlab.ops.attention.favor import performer_attention, random_features
 from seqlab.registry import Registry
 
 SELF_ATTENTION: Registry[type[nn.Module]] = Registry("self-attention kind")
@@ -32,9 +41,17 @@ class SelfAttentionConfig:
     Attributes:
         kind: a name registered in :data:`SELF_ATTENTION` (``full`` is exact softmax attention).
         num_heads: H; must divide d_model.
-        backend: ``sdpa`` (fast path), ``naive`` (the reference) or ``auto`` (= sdpa).
+        backend: ``sdpa`` (fast path), ``naive`` (the reference) or ``auto`` (= sdpa); for
+            ``local``, naive is full attention with the dense band mask and sdpa the blocked form;
+            ``performer`` has one form (no weights are formed, so no dropout either).
         dropout: dropout on the attention weights (training only).
         bias: biases in the q/k/v/output projections.
+        window: ``local``: W, each token attends to the W − 1 tokens on either side and itself.
+        global_tokens: ``local``: G, the first G positions (e.g. [CLS]) attend to and are
+            attended by every token.
+        num_features: ``performer``: M random features per head.
+        proj_len: ``linformer``: P, the length keys and values are projected to.
+        max_len: ``linformer``: the longest sequence the learned projections accept.
     """
 
     kind: str = "full"
@@ -42,11 +59,19 @@ class SelfAttentionConfig:
     backend: Literal["auto", "naive", "sdpa"] = "auto"
     dropout: float = 0.0
     bias: bool = True
+    window: int = 128
+    global_tokens: int = 0
+    num_features: int = 64
+    proj_len: int = 64
+    max_len: int = 512
 
     def __post_init__(self) -> None:
         SELF_ATTENTION.get(self.kind)  # unknown kinds list the choices
         check_positive("num_heads", self.num_heads)
         check_range("dropout", self.dropout, 0.0, 0.99)
+        for name in ("window", "num_features", "proj_len", "max_len"):
+            check_positive(name, getattr(self, name))
+        check_positive("global_tokens", self.global_tokens, allow_zero=True)
 
 
 def check_inputs(x: Tensor, mask: Tensor | None, d_model: int, who: str) -> Tensor:
@@ -119,6 +144,85 @@ class FullSelfAttention(_Heads):
         dropout = self.config.dropout if self.training else 0.0
         y, weights = attention(q, k, v, allowed, dropout, backend=backend, need_weights=need_weights)
         return self.merge(y, mask), weights
+
+
+@SELF_ATTENTION.register("local")
+class LocalSelfAttention(_Heads):
+    """Sliding-window attention with global tokens: exact softmax over each token's window
+    (|i − j| < W) and the first G tokens; O(T·(W + G)) time and memory in the blocked form.
+    Windows are measured in positions, so pad at the end (as the batching does)."""
+
+    def __init__(self, d_model: int, config: SelfAttentionConfig | None = None) -> None:
+        super().__init__(d_model, config or SelfAttentionConfig(kind="local"))
+        self.reset_parameters()
+
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        mask = check_inputs(x, mask, self.d_model, "local self-attention")
+        q, k, v = self.split(x)  # each (B, H, T, K)
+        c, T = self.config, x.shape[1]
+        dropout = c.dropout if self.training else 0.0
+        if c.backend == "naive":  # the reference: full attention with the dense band mask
+            allowed = local_mask(T, T, c.window, c.global_tokens, causal=False, device=x.device)
+            y, _ = attention(q, k, v, allowed[None, None] & mask[:, None, None, :], dropout, backend="naive")
+        else:
+            y = local_attention(
+                q, k, v, c.window, c.global_tokens, causal=False, key_valid=mask, dropout_p=dropout
+            )
+        return self.merge(y, mask)
+
+
+@SELF_ATTENTION.register("performer")
+class PerformerSelfAttention(_Heads):
+    """FAVOR+ (Choromanski et al. 2021): φ(q)ᵀ Σ φ(k) vᵀ / φ(q)ᵀ Σ φ(k) with M positive orthogonal
+    random features, an unbiased estimate of the softmax kernel; the attention itself is only
+    approximated (error ~ 1/√M). O(T·M·K) time and memory. The features ω are a buffer (saved
+    with the weights); they change only when :meth:`redraw_features` is called."""
+
+    def __init__(self, d_model: int, config: SelfAttentionConfig | None = None) -> None:
+        super().__init__(d_model, config or SelfAttentionConfig(kind="performer"))
+        self.register_buffer("omega", torch.empty(self.config.num_features, self.head_dim))  # (M, K)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        super().reset_parameters()
+        self.redraw_features()
+
+    @torch.no_grad()
+    def redraw_features(self, generator: torch.Generator | None = None) -> None:
+        """Draw new orthogonal random features ω (M, K)."""
+        self.omega.copy_(random_features(self.config.num_features, self.head_dim, generator=generator))
+
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        mask = check_inputs(x, mask, self.d_model, "performer self-attention")
+        q, k, v = self.split(x)  # each (B, H, T, K)
+        return self.merge(performer_attention(q, k, v, self.omega.to(x.dtype), mask), mask)
+
+
+@SELF_ATTENTION.register("linformer")
+class LinformerSelfAttention(_Heads):
+    """Linformer (Wang et al. 2020): softmax(q (E k)ᵀ / √K) (F v) with learned E, F (P, max_len)
+    shared by the heads; padded keys are zeroed before the projection. Non-causal (each projected
+    key mixes the whole sequence) and approximate; O(T·P·K) time and memory. A sequence longer than
+    ``max_len`` is an error."""
+
+    def __init__(self, d_model: int, config: SelfAttentionConfig | None = None) -> None:
+        super().__init__(d_model, config or SelfAttentionConfig(kind="linformer"))
+        shape = (self.config.proj_len, self.config.max_len)
+        self.proj_k, self.proj_v = nn.Parameter(torch.empty(shape)), nn.Parameter(torch.empty(shape))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        super().reset_parameters()
+        for p in (self.proj_k, self.proj_v):  # as fairseq's Linformer: xavier, gain 1/√2
+            nn.init.xavier_uniform_(p, gain=2**-0.5)
+
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        mask = check_inputs(x, mask, self.d_model, "linformer self-attention")
+        q, k, v = self.split(x)  # each (B, H, T, K)
+        backend = "naive" if self.config.backend == "naive" else "sdpa"
+        dropout = self.config.dropout if self.training else 0.0
+        y = linformer_attention(q, k, v, self.proj_k, self.proj_v, mask, dropout_p=dropout, backend=backend)
+        return self.merge(y, mask)
 
 
 def build_self_attention(d_model: int, config: SelfAttentionConfig) -> nn.Module:

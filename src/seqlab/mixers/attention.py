@@ -1,14 +1,26 @@
-"""Causal multi-head self-attention mixer with a KV cache.
+"""Causal multi-head self-attention mixer with a KV cache; optional sliding window and
+grouped-query heads.
 
-Shape legend: B batch · T new tokens · S cached tokens · D model width · H heads · K = D / H.
+Shape legend: B batch · T new tokens · S cached tokens · D model width · H heads · K = D / H ·
+G kv heads (num_kv_heads).
 
-    q, k, v = x W_q, x W_k, x W_v          (split into H heads; RoPE on q and k)
-    y = softmax(q kᵀ / √K + M) v W_o       M: −∞ where key s is in the future or padding
+    q = x W_q (H heads),  k, v = x W_k, x W_v (G heads; RoPE on q and k)
+    y = softmax(q kᵀ / √K + M) v W_o       M: −∞ where key s is in the future or padding,
+                                           or (window W > 0) more than W − 1 real tokens back
+
+Grouped-query attention (Ainslie et al. 2023): query head h reads key/value head ⌊h·G/H⌋, so the
+cache holds G heads instead of H (G = H: multi-head attention; G = 1: multi-query attention).
+Sliding window (Beltagy et al. 2020; Mistral 7B, Jiang et al. 2023): each token attends to
+itself and the W − 1 previous real tokens. The ``sdpa`` backend computes it in blocks (time and
+memory linear in T, :func:`~seqlab.ops.attention.efficient.local_attention`), ``naive`` with a
+dense (T, S) mask.
 
 The state is the KV cache of everything seen so far (keys already rotated), so ``step``
 decoding, or a forward over [t, T) with the cache of [0, t), equals the full forward. Padded
 tokens (``mask`` False) are never attended to, are stored as zeros, and produce zero output;
-positions count real tokens only, so each row gets the result it would get alone.
+positions count real tokens only, so each row gets the result it would get alone. With a window
+the cache still keeps every token (only the last W − 1 are ever read again): a rolling buffer
+would bound it but needs the token count in the state, which KVCache does not carry.
 """
 
 from __future__ import annotations
@@ -17,6 +29,7 @@ from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from seqlab.config import check_positive, check_range
@@ -24,13 +37,16 @@ from seqlab.errors import ConfigError, ShapeError
 from seqlab.layers.positional import alibi_slopes, rope
 from seqlab.mixers.base import MIXERS, Mixer
 from seqlab.ops.attention import attention, causal_mask
+from seqlab.ops.attention.efficient import local_attention
 
 
 @dataclass
 class AttentionConfig:
     """Heads, backend (``sdpa`` fast path or ``naive`` reference), relative positions (``rope``:
     rotary q/k; ``alibi``: a per-head linear distance penalty −m_h·(i − j) on the scores; ``none``),
-    projection biases, dropout on the attention weights."""
+    projection biases, dropout on the attention weights; ``window`` W (0 = full causal attention,
+    W ≥ 1: itself and the W − 1 previous tokens); ``num_kv_heads`` G (None = num_heads: standard
+    multi-head attention; must divide num_heads)."""
 
     num_heads: int = 4
     backend: Literal["auto", "naive", "sdpa"] = "auto"
@@ -38,16 +54,31 @@ class AttentionConfig:
     rope_base: float = 10000.0
     bias: bool = False
     dropout: float = 0.0
+    window: int = 0
+    num_kv_heads: int | None = None
 
     def __post_init__(self) -> None:
         check_positive("num_heads", self.num_heads)
         check_positive("rope_base", self.rope_base)
         check_range("dropout", self.dropout, 0.0, 0.99)
+        check_positive("window", self.window, allow_zero=True)
+        if self.num_kv_heads is not None:
+            check_positive("num_kv_heads", self.num_kv_heads)
+            if self.num_heads % self.num_kv_heads:
+                raise ConfigError(
+                    f"num_kv_heads: {self.num_kv_heads} must divide num_heads={self.num_heads} "
+                    f"(each key/value head serves a group of query heads)"
+                )
+
+    @property
+    def kv_heads(self) -> int:
+        """G, the number of key/value heads (num_heads unless grouped-query attention)."""
+        return self.num_heads if self.num_kv_heads is None else self.num_kv_heads
 
 
 class KVCache(NamedTuple):
-    k: Tensor  # (B, H, S, K) rotated keys, zero at padded steps
-    v: Tensor  # (B, H, S, K) values, zero at padded steps
+    k: Tensor  # (B, G, S, K) rotated keys, zero at padded steps (G = H without grouped queries)
+    v: Tensor  # (B, G, S, K) values, zero at padded steps
     valid: Tensor  # (B, S) bool: real tokens
 
 
@@ -65,11 +96,13 @@ class AttentionMixer(Mixer):
         if d_model % c.num_heads:
             raise ConfigError(f"attention: num_heads={c.num_heads} must divide d_model={d_model}")
         self.num_heads, self.head_dim = c.num_heads, d_model // c.num_heads
+        self.num_kv_heads = c.kv_heads
         if c.positional == "rope" and self.head_dim % 2:
             raise ConfigError(
                 f"attention: RoPE needs an even head dim, got d_model/num_heads={self.head_dim}"
             )
-        self.qkv = nn.Linear(d_model, 3 * d_model, bias=c.bias)
+        # one projection [W_q; W_k; W_v]: (H + 2G)·K outputs (3·D without grouped queries)
+        self.qkv = nn.Linear(d_model, (c.num_heads + 2 * self.num_kv_heads) * self.head_dim, bias=c.bias)
         self.out = nn.Linear(d_model, d_model, bias=c.bias)
         self.reset_parameters()
 
@@ -82,12 +115,12 @@ class AttentionMixer(Mixer):
 
     def init_state(self, batch_size: int) -> KVCache:
         p = self.qkv.weight
-        empty = p.new_zeros(batch_size, self.num_heads, 0, self.head_dim)
+        empty = p.new_zeros(batch_size, self.num_kv_heads, 0, self.head_dim)
         return KVCache(empty, empty.clone(), torch.zeros(batch_size, 0, dtype=torch.bool, device=p.device))
 
     def state_size(self, T: int = 1) -> int:
-        """Floats cached per sequence after T tokens: keys and values, 2·D·T (grows with T)."""
-        return 2 * self.d_model * T
+        """Floats cached per sequence after T tokens: keys and values, 2·G·K·T (grows with T)."""
+        return 2 * self.num_kv_heads * self.head_dim * T
 
     def state_row(self, state: KVCache, b: int) -> tuple[Tensor, ...]:
         """Row b's cache without its padded slots (for comparing with a row run alone)."""
@@ -97,13 +130,15 @@ class AttentionMixer(Mixer):
     def forward(self, x: Tensor, state: KVCache | None = None, *, mask: Tensor | None = None):
         """x (B, T, D) -> (y (B, T, D), cache extended by the T new tokens)."""
         B, T = self._check_x(x)
-        H, K = self.num_heads, self.head_dim
+        H, G, K = self.num_heads, self.num_kv_heads, self.head_dim
         state = self.init_state(B) if state is None else self._check_cache(state, B)
         real = torch.ones(B, T, dtype=torch.bool, device=x.device) if mask is None else mask.bool()
         if real.shape != (B, T):
             raise ShapeError(f"attention: expected mask of shape ({B}, {T}), got {tuple(real.shape)}")
         # 1. project and split heads
-        q, k, v = self.qkv(x).view(B, T, 3, H, K).permute(2, 0, 3, 1, 4)  # each (B, H, T, K)
+        q, k, v = self.qkv(x).split([H * K, G * K, G * K], -1)
+        q = q.view(B, T, H, K).transpose(1, 2)  # (B, H, T, K)
+        k, v = (t.view(B, T, G, K).transpose(1, 2) for t in (k, v))  # each (B, G, T, K)
         # 2. positions count real tokens only (cache included), then rotate q and k
         if self.config.positional == "rope":
             pos = state.valid.sum(1, keepdim=True) + real.cumsum(1) - 1  # (B, T)
@@ -113,16 +148,59 @@ class AttentionMixer(Mixer):
             )
         keep = real[:, None, :, None]  # (B, 1, T, 1)
         k, v = k * keep, v * keep
-        # 3. attend over cache + new tokens: causal, real keys only
-        k_all, v_all = torch.cat([state.k, k], 2), torch.cat([state.v, v], 2)  # (B, H, S+T, K)
+        # 3. attend over cache + new tokens: causal, real keys only (kv heads shared by groups)
+        k_all, v_all = torch.cat([state.k, k], 2), torch.cat([state.v, v], 2)  # (B, G, S+T, K)
         valid = torch.cat([state.valid, real], 1)  # (B, S+T)
-        allowed = causal_mask(T, valid.shape[1], x.device)[None, None] & valid[:, None, None, :]
-        bias = self._alibi(valid, T) if self.config.positional == "alibi" else None
-        backend = "naive" if self.config.backend == "naive" else "sdpa"
-        dropout = self.config.dropout if self.training else 0.0
-        y, _ = attention(q, k_all, v_all, allowed, dropout, bias=bias, backend=backend)  # (B, H, T, K)
+        k_att, v_att = (t.repeat_interleave(H // G, dim=1) if G < H else t for t in (k_all, v_all))
+        y = self._attend(q, k_att, v_att, valid, real)  # (B, H, T, K)
         y = self.out(y.transpose(1, 2).reshape(B, T, self.d_model)) * real[..., None]  # (B, T, D)
         return y, KVCache(k_all, v_all, valid)
+
+    def _attend(self, q: Tensor, k: Tensor, v: Tensor, valid: Tensor, real: Tensor) -> Tensor:
+        """q (B, H, T, K) over k, v (B, H, S+T, K) -> (B, H, T, K), by backend and options."""
+        c, T = self.config, q.shape[2]
+        fast = c.backend != "naive"
+        if fast and not c.window and c.positional != "alibi" and k.shape[2] == T and bool(real.all()):
+            # no cache, no padding, no bias: the kernel's own causal mode (skips the masked half)
+            return F.scaled_dot_product_attention(q, k, v, dropout_p=self._dropout(), is_causal=True)
+        if fast and c.window:
+            return self._windowed(q, k, v, valid, real)
+        allowed = self._allowed(valid, T)  # (B, 1, T, S+T)
+        bias = self._alibi(valid, T) if c.positional == "alibi" else None
+        backend = "naive" if c.backend == "naive" else "sdpa"
+        return attention(q, k, v, allowed, self._dropout(), bias=bias, backend=backend)[0]
+
+    def _dropout(self) -> float:
+        return self.config.dropout if self.training else 0.0
+
+    def _allowed(self, valid: Tensor, T: int) -> Tensor:
+        """(B, 1, T, S+T) bool: causal, real keys, and (window W) fewer than W real tokens back."""
+        allowed = causal_mask(T, valid.shape[1], valid.device)[None, None] & valid[:, None, None, :]
+        if self.config.window:
+            key_pos = valid.long().cumsum(1) - 1  # (B, S+T) positions counting real tokens
+            back = key_pos[:, -T:, None] - key_pos[:, None, :]  # (B, T, S+T)
+            allowed = allowed & (back < self.config.window)[:, None]
+        return allowed
+
+    def _windowed(self, q: Tensor, k: Tensor, v: Tensor, valid: Tensor, real: Tensor) -> Tensor:
+        """Sliding-window attention in blocks. The blocked op measures distance in slots, so
+        padded slots are first moved to the front (a stable sort): real keys end up contiguous at
+        the right and the j-th real new token sits T slots before the end of both q and k."""
+        moved = not bool(valid.all())
+        if moved:
+            order_k = torch.sort(valid.int(), dim=1, stable=True).indices  # (B, S+T)
+            order_q = torch.sort(real.int(), dim=1, stable=True).indices  # (B, T)
+            k, v = (t.gather(2, order_k[:, None, :, None].expand_as(t)) for t in (k, v))  # (B, H, S+T, K)
+            valid = valid.gather(1, order_k)  # (B, S+T)
+            q = q.gather(2, order_q[:, None, :, None].expand_as(q))  # (B, H, T, K)
+        slopes = alibi_slopes(self.num_heads) if self.config.positional == "alibi" else None
+        window, dropout = self.config.window, self._dropout()
+        y = local_attention(
+            q, k, v, window, key_valid=valid, slopes=slopes, dropout_p=dropout
+        )  # (B, H, T, K)
+        if moved:  # back to the input order
+            y = y.gather(2, order_q.argsort(1)[:, None, :, None].expand_as(y))  # (B, H, T, K)
+        return y
 
     def _alibi(self, valid: Tensor, T: int) -> Tensor:
         """(B, H, T, S+T) bias −m_h·(pos_query − pos_key), positions counting real tokens only."""
@@ -135,14 +213,14 @@ class AttentionMixer(Mixer):
     def _check_cache(self, state: KVCache, B: int) -> KVCache:
         if not isinstance(state, KVCache):
             raise ShapeError(f"attention: expected a KVCache state, got {type(state).__name__}")
-        want = (B, self.num_heads, state.k.shape[2] if state.k.dim() == 4 else -1, self.head_dim)
+        want = (B, self.num_kv_heads, state.k.shape[2] if state.k.dim() == 4 else -1, self.head_dim)
         if (
             tuple(state.k.shape) != want
             or state.v.shape != state.k.shape
             or state.valid.shape != (B, want[2])
         ):
             raise ShapeError(
-                f"attention: expected state.k/v of shape (B={B}, H={self.num_heads}, S, "
+                f"attention: expected state.k/v of shape (B={B}, G={self.num_kv_heads}, S, "
                 f"K={self.head_dim}) and state.valid (B, S), got {tuple(state.k.shape)}, "
                 f"{tuple(state.v.shape)}, {tuple(state.valid.shape)}"
             )
