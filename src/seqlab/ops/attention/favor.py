@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from seqlab.errors import ShapeError
@@ -117,9 +118,10 @@ def performer_attention_causal(
     state: FavorState | None = None,
     chunk_size: int = 64,
 ) -> tuple[Tensor, FavorState]:
-    """Causal FAVOR+ in chunks of C: prefix sums carried between chunks, exact (C, C) products
-    inside one. q, k (B, H, T, K), v (B, H, T, V); ``valid`` (B, T) False at padded tokens (they
-    never enter the state); ``state`` (S, z, m) carried from earlier tokens (None = empty).
+    """Causal FAVOR+ in N chunks of C, all chunks at once: exact (C, C) products inside a chunk,
+    and the state entering each chunk from a scan over the N per-chunk sums (the only loop, two
+    element-wise ops per chunk). q, k (B, H, T, K), v (B, H, T, V); ``valid`` (B, T) False at
+    padded tokens (they never enter the state); ``state`` (S, z, m) carried from earlier tokens.
 
     Time O(T·(C + M)·(K + V)); memory O(T·(C + M) + (T / C)·M·V) with autograd: linear in T.
 
@@ -127,48 +129,61 @@ def performer_attention_causal(
         (y (B, H, T, V), final state (S, z, m)).
     """
     B, H, T, _ = k.shape
-    state = init_favor_state(B, H, omega.shape[0], v.shape[-1], v) if state is None else state
+    M, V = omega.shape[0], v.shape[-1]
+    state = init_favor_state(B, H, M, V, v) if state is None else state
+    if T == 0:
+        return v.new_zeros(B, H, 0, V), state
     valid = torch.ones(B, T, dtype=torch.bool, device=k.device) if valid is None else valid
-    outs = []
-    for start in range(0, T, chunk_size):
-        sl = slice(start, start + chunk_size)
-        y, state = _causal_chunk(q[:, :, sl], k[:, :, sl], v[:, :, sl], omega, valid[:, sl], state)
-        outs.append(y)
-    y = torch.cat(outs, 2) if outs else v.new_zeros(B, H, 0, v.shape[-1])
-    return y, state
+    C = min(chunk_size, T)
+    N, pad = math.ceil(T / C), -T % C
+    q, k, v = (F.pad(t, (0, 0, 0, pad)).view(B, H, N, C, -1) for t in (q, k, v))  # (B, H, N, C, ·)
+    valid = F.pad(valid, (0, pad), value=False).view(B, 1, N, C, 1)  # padding: invalid
+    # 1. key exponents and their running max m_t over real keys (incl. the state's m), per token
+    a_k = favor_logits(k, omega).masked_fill(~valid, float("-inf"))  # (B, H, N, C, M)
+    local = a_k.amax(-1).detach().cummax(-1).values  # (B, H, N, C) running max within a chunk
+    before = torch.cat([state[2][..., None], local[..., :-1, -1]], -1).cummax(-1).values  # (B, H, N)
+    m_run = torch.maximum(before[..., None], local)  # (B, H, N, C)
+    m_t = _safe(m_run)
+    phi_k = torch.exp(a_k - m_t[..., None]) / math.sqrt(M)  # (B, H, N, C, M): key j scaled by e^{−m_j}
+    phi_q = _query_features(q, omega)  # (B, H, N, C, M)
+    # 2. intra-chunk: A_tj = φq_t·φk_j · e^{m_j − m_t} for j ≤ t (≤ 1: no overflow)
+    causal = torch.ones(C, C, dtype=torch.bool, device=k.device).tril()
+    keep = causal & ~torch.isinf(m_run)[..., None, :]  # (B, H, N, C, C)
+    decay = torch.where(keep, torch.exp(m_t[..., None, :] - m_t[..., :, None]), 0.0)
+    scores = (phi_q @ phi_k.transpose(-1, -2)) * decay  # (B, H, N, C, C)
+    # 3. inter-chunk: the state entering each chunk (at m = before), rescaled to m_t
+    S_in, z_in, final = _chunk_states(a_k, v, m_run[..., -1], state)  # (B, H, N, M, V), (B, H, N, M)
+    carry = torch.exp(before[..., None] - m_t)  # (B, H, N, C); 0 while no real key came before
+    num = scores @ v + (phi_q @ S_in) * carry[..., None]  # (B, H, N, C, V)
+    den = scores.sum(-1) + (phi_q @ z_in[..., None])[..., 0] * carry  # (B, H, N, C)
+    y = _normalise(num, den).reshape(B, H, N * C, V)[:, :, :T]  # (B, H, T, V)
+    return y, final
+
+
+def _chunk_states(
+    a_k: Tensor, v: Tensor, end: Tensor, state: FavorState
+) -> tuple[Tensor, Tensor, FavorState]:
+    """The state entering every chunk and the final one, from the per-chunk sums.
+
+    Chunk n adds L_n = Σ_j e^{a(k_j) − end_n} v_jᵀ / √M (end_n: the running max at its last token)
+    and the carried state is rescaled: S ← e^{m − end_n} S + L_n, m ← end_n.
+    a_k (B, H, N, C, M), v (B, H, N, C, V), end (B, H, N) -> (B, H, N, M, V), (B, H, N, M), final.
+    """
+    w = torch.exp(a_k - _safe(end)[..., None, None]) / math.sqrt(a_k.shape[-1])  # (B, H, N, C, M)
+    sums, sums_z = w.transpose(-1, -2) @ v, w.sum(-2)  # (B, H, N, M, V), (B, H, N, M)
+    S, z, m = state
+    S_in, z_in = [], []
+    for n in range(a_k.shape[2]):
+        S_in.append(S)
+        z_in.append(z)
+        g = torch.exp(m - _safe(end[..., n]))  # (B, H); 0 when m = −∞
+        S, z, m = g[..., None, None] * S + sums[:, :, n], g[..., None] * z + sums_z[:, :, n], end[..., n]
+    return torch.stack(S_in, 2), torch.stack(z_in, 2), (S, z, m)
 
 
 def init_favor_state(B: int, H: int, M: int, V: int, like: Tensor) -> FavorState:
     """The empty state: S = 0 (B, H, M, V), z = 0 (B, H, M), m = −∞ (B, H)."""
     return like.new_zeros(B, H, M, V), like.new_zeros(B, H, M), like.new_full((B, H), float("-inf"))
-
-
-def _causal_chunk(q, k, v, omega, valid, state: FavorState) -> tuple[Tensor, FavorState]:
-    """One chunk of C tokens: intra-chunk (C, C) scores plus the carried state."""
-    S_prev, z_prev, m_prev = state
-    M, C = omega.shape[0], k.shape[2]
-    # 1. features; keys relative to the running max m_t over real keys up to t (incl. the state)
-    a_k = favor_logits(k, omega).masked_fill(~valid[:, None, :, None], float("-inf"))  # (B, H, C, M)
-    m_run = torch.maximum(m_prev[..., None], a_k.amax(-1).detach().cummax(-1).values)  # (B, H, C)
-    m_t = _safe(m_run)
-    phi_k = torch.exp(a_k - m_t[..., None]) / math.sqrt(M)  # (B, H, C, M): key j scaled by e^{−m_j}
-    phi_q = _query_features(q, omega)  # (B, H, C, M)
-    # 2. intra-chunk: A_tj = φq_t·φk_j · e^{m_j − m_t} for j ≤ t (≤ 1: no overflow)
-    causal = torch.ones(C, C, dtype=torch.bool, device=k.device).tril()
-    keep = causal & ~torch.isinf(m_run)[..., None, :]  # (B, H, C, C)
-    decay = torch.where(keep, torch.exp(m_t[..., None, :] - m_t[..., :, None]), 0.0)  # (B, H, C, C)
-    scores = (phi_q @ phi_k.transpose(-1, -2)) * decay  # (B, H, C, C)
-    # 3. inter-chunk: the state, rescaled from m_prev to m_t
-    carry = torch.exp(m_prev[..., None] - m_t)  # (B, H, C); 0 when m_prev = −∞
-    num = scores @ v + (phi_q @ S_prev) * carry[..., None]  # (B, H, C, V)
-    den = scores.sum(-1) + (phi_q @ z_prev[..., None])[..., 0] * carry  # (B, H, C)
-    y = _normalise(num, den)  # (B, H, C, V)
-    # 4. new state at m_new = the running max after the chunk
-    m_new = m_run[..., -1]  # (B, H)
-    w = torch.exp(a_k - _safe(m_new)[..., None, None]) / math.sqrt(M)  # (B, H, C, M)
-    g = torch.exp(m_prev - _safe(m_new))  # (B, H); 0 when m_prev = −∞
-    S_new = g[..., None, None] * S_prev + w.transpose(-1, -2) @ v  # (B, H, M, V)
-    return y, (S_new, g[..., None] * z_prev + w.sum(-2), m_new)
 
 
 def performer_attention_recurrent(
