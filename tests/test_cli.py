@@ -106,6 +106,21 @@ def test_train_json_then_generate_on_builtin_corpus(tmp_path):
         for _ in range(2)
     ]
     assert greedy[0] == greedy[1] and greedy[0].startswith("KING:") and len(greedy[0]) >= 35
+    beam = seqlab("generate", str(run), "--prompt", "KING:", "--max-new-tokens", "30", "--beam", "1").stdout
+    assert beam == greedy[0]  # beam width 1 is greedy decoding
+    penalised = seqlab(
+        "generate",
+        str(run),
+        "--prompt",
+        "KING:",
+        "--max-new-tokens",
+        "30",
+        "--temperature",
+        "0",
+        "--repetition-penalty",
+        "1.5",
+    ).stdout
+    assert penalised.startswith("KING:")
     again = seqlab("train", "--task", "charlm", "--out", str(run), check=False)
     assert again.returncode == 2 and "is not empty" in again.stderr
 

@@ -11,7 +11,7 @@ import torch
 from seqlab.errors import ConfigError, ShapeError, UnknownNameError
 from seqlab.layers.feedforward import FeedForward
 from seqlab.models import MODELS, ModelConfig, Seq2SeqConfig, SequenceModel, TransformerSeq2Seq, parse_model
-from seqlab.models.decoding import beam_search, greedy_decode, length_penalty, select_rows
+from seqlab.models.decoding import beam_search, greedy_decode, length_penalty, lm_beam_search, select_rows
 from seqlab.models.generation import repetition_penalty
 from seqlab.spec import IOSpec
 from seqlab.tasks import build_task
@@ -234,6 +234,19 @@ def test_beam_one_equals_greedy_and_batching_is_per_source():
         assert wide.tokens[b, : alone.tokens.shape[1]].tolist() == alone.tokens[0].tolist()
         assert wide.scores[b].item() == pytest.approx(alone.scores[0].item())
     assert (wide.log_probs >= one.log_probs - 1e-9).all()  # a wider beam never finds worse
+
+
+def test_language_model_beam_one_equals_greedy_generation():
+    torch.manual_seed(0)
+    lm = SequenceModel(ModelConfig(d_model=16, layer_types=["lstm", "attention"]), IOSpec(7, vocab_size=7))
+    prompt = torch.tensor([[1, 2, 3], [4, 5, 6]])
+    greedy = lm.generate(prompt, 6, temperature=0)
+    assert lm_beam_search(lm, prompt, 6, beam_size=1).tolist() == greedy.tolist()
+    assert (
+        lm_beam_search(lm, prompt[:, :1], 6, beam_size=1).tolist()
+        == lm.generate(prompt[:, :1], 6, 0).tolist()
+    )
+    assert lm_beam_search(lm, prompt, 6, beam_size=3).shape == (2, 9)
 
 
 def test_length_penalty_and_select_rows():

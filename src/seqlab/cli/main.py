@@ -97,6 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--temperature", type=float, default=1.0, help="0 = greedy (deterministic)")
     p.add_argument("--top-k", type=int, default=None)
     p.add_argument("--top-p", type=float, default=None)
+    p.add_argument(
+        "--repetition-penalty", type=float, default=1.0, help="> 1 discourages repeats (CTRL); 1 = off"
+    )
+    p.add_argument("--beam", type=int, default=0, help="beam search of this width instead of sampling")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_generate)
     return parser
@@ -215,8 +219,21 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if not args.prompt:
         raise ConfigError("--prompt must not be empty")
     prompt = torch.tensor([tokenizer.encode(args.prompt)])
-    generator = torch.Generator().manual_seed(args.seed)
-    out = model.generate(prompt, args.max_new_tokens, args.temperature, args.top_k, args.top_p, generator)
+    if args.beam:
+        from seqlab.models.decoding import lm_beam_search
+
+        out = lm_beam_search(model, prompt, args.max_new_tokens, args.beam)
+    else:
+        generator = torch.Generator().manual_seed(args.seed)
+        out = model.generate(
+            prompt,
+            args.max_new_tokens,
+            args.temperature,
+            args.top_k,
+            args.top_p,
+            generator,
+            args.repetition_penalty,
+        )
     print(tokenizer.decode(out[0].tolist()))
     return 0
 

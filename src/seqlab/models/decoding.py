@@ -130,3 +130,25 @@ def beam_search(
     winner = normalised.argmax(dim=1)  # (B,)
     pick = torch.arange(B, device=device) * K + winner
     return BeamResult(seqs[pick], normalised.gather(1, winner[:, None])[:, 0], scores.view(-1)[pick])
+
+
+@torch.no_grad()
+def lm_beam_search(
+    model, prompt: Tensor, max_new_tokens: int, beam_size: int = 4, eos: int | None = None, alpha: float = 0.0
+) -> Tensor:
+    """Beam search continuation of ``prompt`` (B, T0) by a language model: the prompt but its last
+    token is prefilled with ``forward``, the search starts from the last token.
+
+    Returns:
+        (B, T0 + N) prompt followed by the best continuation.
+    """
+    if prompt.dim() != 2 or prompt.shape[1] == 0:
+        raise ShapeError(f"expected a non-empty prompt of shape (B, T0), got {tuple(prompt.shape)}")
+    was_training = model.training
+    model.eval()
+    try:
+        state = model(prompt[:, :-1])[1] if prompt.shape[1] > 1 else None
+        result = beam_search(model, state, prompt[:, -1], max_new_tokens, beam_size, eos, alpha=alpha)
+    finally:
+        model.train(was_training)
+    return torch.cat([prompt, result.tokens], dim=1)
