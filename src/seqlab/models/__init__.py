@@ -5,6 +5,7 @@ from seqlab.models.bert import BertConfig, BertModel
 from seqlab.models.config import ModelConfig
 from seqlab.models.generation import filter_logits, generate
 from seqlab.models.presets import MODELS
+from seqlab.models.rnn_seq2seq import RNNSeq2Seq, RNNSeq2SeqConfig
 from seqlab.models.seq2seq import Seq2SeqConfig, TransformerSeq2Seq
 from seqlab.models.sequence import SequenceModel
 
@@ -14,6 +15,8 @@ __all__ = [
     "BertConfig",
     "BertModel",
     "ModelConfig",
+    "RNNSeq2Seq",
+    "RNNSeq2SeqConfig",
     "Seq2SeqConfig",
     "SequenceModel",
     "TransformerSeq2Seq",

@@ -96,3 +96,9 @@ transformer_base.train_defaults = {  # type: ignore[attr-defined]
     "eps": 1e-9,
     "weight_decay": 0.0,
 }
+
+
+@MODELS.register("rnn-seq2seq")
+def rnn_seq2seq() -> dict[str, Any]:
+    """RNN encoder-decoder: bidirectional LSTM encoder (2×128), LSTM decoder 128, Bahdanau attention."""
+    return {"arch": "rnn-seq2seq", "dropout": 0.0}
