@@ -13,9 +13,9 @@ import torch
 
 from seqlab.config import from_dict, to_dict
 from seqlab.errors import ConfigError, ShapeError
+from seqlab.layers.rnn_attention import DecoderCell
 from seqlab.models import MODELS, RNNSeq2Seq, RNNSeq2SeqConfig, dump_model, parse_model
 from seqlab.models.decoding import beam_search, greedy_decode
-from seqlab.models.rnn_seq2seq import DecoderCell
 from seqlab.ops.attention import additive
 from seqlab.spec import IOSpec
 

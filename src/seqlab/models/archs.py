@@ -49,3 +49,17 @@ def dump_model(config: Any) -> dict[str, Any]:
 def build_model(config: Any, io: IOSpec) -> nn.Module:
     """The model for ``config`` (any registered architecture's config) and a task's IOSpec."""
     return ARCHS.get(arch_name(config))(config, io)
+
+
+def check_seq2seq_io(io: IOSpec, arch: str, share_embeddings: bool) -> None:
+    """An encoder-decoder needs token sources and targets (one vocabulary to share embeddings)."""
+    if not io.is_seq2seq or io.vocab_size is None:
+        raise ConfigError(
+            f"{arch} needs a sequence-to-sequence task (token source and target); "
+            "use arch 'sequence' for this task"
+        )
+    if share_embeddings and io.source_vocab_size != io.vocab_size:
+        raise ConfigError(
+            f"share_embeddings needs one vocabulary, got source {io.source_vocab_size} "
+            f"and target {io.vocab_size} tokens"
+        )

@@ -25,7 +25,7 @@ from seqlab.layers import build_norm
 from seqlab.layers.cross_attention import MemoryKV
 from seqlab.layers.embedding import TokenEmbedding
 from seqlab.mixers.attention import KVCache
-from seqlab.models.archs import ARCHS
+from seqlab.models.archs import ARCHS, check_seq2seq_io
 from seqlab.models.transformer_layers import DecoderLayer, EncoderStack, TransformerConfig
 from seqlab.spec import IOSpec
 
@@ -69,22 +69,13 @@ class TransformerSeq2Seq(nn.Module):
 
     def __init__(self, config: Seq2SeqConfig, io: IOSpec) -> None:
         super().__init__()
-        if not io.is_seq2seq or io.vocab_size is None:
-            raise ConfigError(
-                "transformer-seq2seq needs a sequence-to-sequence task (token source and target); "
-                "use arch 'sequence' for this task"
-            )
+        check_seq2seq_io(io, "transformer-seq2seq", config.share_embeddings)
         self.config, self.io = config, io
         c, D = config, config.d_model
         embed = {"positional": c.positional, "max_len": c.max_len, "dropout": c.dropout, "scaled": True}
         self.tgt_embed = TokenEmbedding(io.vocab_size, D, name="inputs", **embed)
         self.src_embed = TokenEmbedding(io.source_vocab_size, D, name="source", **embed)
         if c.share_embeddings:
-            if io.source_vocab_size != io.vocab_size:
-                raise ConfigError(
-                    f"share_embeddings needs one vocabulary, got source {io.source_vocab_size} "
-                    f"and target {io.vocab_size} tokens"
-                )
             self.src_embed.tokens = self.tgt_embed.tokens
         self.encoder = EncoderStack(c, c.encoder_layers)
         self.decoder = nn.ModuleList(
