@@ -63,8 +63,11 @@ def seq2seq() -> dict[str, Any]:
 
 @MODELS.register("bert")
 def bert() -> dict[str, Any]:
-    """BERT-style encoder for masked-LM pre-training: 2 layers, width 128, 4 heads, FFN 512 (CPU-sized)."""
-    return {"arch": "bert"}
+    """BERT-style encoder for masked-LM: 2 pre-norm layers, width 128, 4 heads, FFN 512 (CPU-sized).
+
+    Pre-norm, not BERT's post-norm: on the built-in text, 1,000 steps reach 2.24 nats per masked
+    character pre-norm against 3.07 post-norm (unigram baseline 3.33; BENCHMARKS.md)."""
+    return {"arch": "bert", "norm_position": "pre"}
 
 
 @MODELS.register("transformer-base")

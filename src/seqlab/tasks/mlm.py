@@ -86,7 +86,7 @@ class MaskedLMTask(Task):
 
     Config = MLMConfig
     primary_metric = "val_loss"
-    train_defaults = {"steps": 1000, "batch_size": 32, "lr": 1e-3, "warmup_steps": 100, "eval_every": 500}
+    train_defaults = {"steps": 1000, "batch_size": 32, "lr": 3e-3, "warmup_steps": 100, "eval_every": 500}
 
     def __init__(self, config=None, seed: int = 0) -> None:
         super().__init__(config, seed)
