@@ -17,6 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from seqlab.errors import ConfigError, ShapeError
+from seqlab.layers.init import xavier_projections
 from seqlab.ops.attention import attention
 
 
@@ -43,10 +44,7 @@ class CrossAttention(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        for lin in (self.q, self.kv, self.out):
-            nn.init.xavier_uniform_(lin.weight)
-            if lin.bias is not None:
-                nn.init.zeros_(lin.bias)
+        xavier_projections(self.q, self.kv, self.out)
 
     def memory_kv(self, memory: Tensor, memory_mask: Tensor | None = None) -> MemoryKV:
         """memory (B, S, D) -> keys and values per head, computed once per source."""

@@ -26,6 +26,7 @@ from torch import Tensor, nn
 
 from seqlab.config import check_positive, check_range
 from seqlab.errors import ConfigError, ShapeError
+from seqlab.layers.init import xavier_projections
 from seqlab.ops.attention import attention
 from seqlab.ops.attention.efficient import linformer_attention, local_attention, local_mask
 from seqlab.ops.attention.favor import performer_attention, random_features
@@ -102,11 +103,7 @@ class _Heads(nn.Module):
         self.out = nn.Linear(d_model, d_model, bias=config.bias)
 
     def reset_parameters(self) -> None:
-        nn.init.xavier_uniform_(self.qkv.weight)
-        nn.init.xavier_uniform_(self.out.weight)
-        for lin in (self.qkv, self.out):
-            if lin.bias is not None:
-                nn.init.zeros_(lin.bias)
+        xavier_projections(self.qkv, self.out)
 
     def split(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """x (B, T, D) -> q, k, v each (B, H, T, K)."""

@@ -34,6 +34,7 @@ from torch import Tensor, nn
 
 from seqlab.config import check_positive, check_range
 from seqlab.errors import ConfigError, ShapeError
+from seqlab.layers.init import xavier_projections
 from seqlab.layers.positional import alibi_slopes, rope
 from seqlab.mixers.base import MIXERS, Mixer
 from seqlab.ops.attention import attention, causal_mask
@@ -107,11 +108,7 @@ class AttentionMixer(Mixer):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        nn.init.xavier_uniform_(self.qkv.weight)
-        nn.init.xavier_uniform_(self.out.weight)
-        for lin in (self.qkv, self.out):
-            if lin.bias is not None:
-                nn.init.zeros_(lin.bias)
+        xavier_projections(self.qkv, self.out)
 
     def init_state(self, batch_size: int) -> KVCache:
         p = self.qkv.weight

@@ -29,6 +29,7 @@ from torch import Tensor, nn
 
 from seqlab.config import check_positive
 from seqlab.errors import ConfigError, ShapeError
+from seqlab.layers.init import xavier_projections
 from seqlab.mixers.base import MIXERS, Mixer
 from seqlab.ops.attention.favor import (
     init_favor_state,
@@ -82,11 +83,7 @@ class PerformerMixer(Mixer):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        nn.init.xavier_uniform_(self.qkv.weight)
-        nn.init.xavier_uniform_(self.out.weight)
-        for lin in (self.qkv, self.out):
-            if lin.bias is not None:
-                nn.init.zeros_(lin.bias)
+        xavier_projections(self.qkv, self.out)
         self.redraw_features()
 
     @torch.no_grad()
