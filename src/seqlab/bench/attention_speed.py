@@ -12,13 +12,17 @@ activation="gelu")`` called with a causal mask and ``is_causal=True``. The weigh
 both compute the same function (checked and printed). Cases alternate round-robin; each reports
 the median of ``--repeats`` timings after one warm-up.
 
-(b) Each (case, T) runs in a fresh process: build the layer and input, reset the kernel's RSS
-high-water mark (``/proc/self/clear_refs``; if that is not allowed the baseline is the earlier
-high-water mark), take the current RSS as the baseline, run one forward + backward, and report
-``ru_maxrss`` minus the baseline: the extra resident memory of that step (activations, saved
-tensors, gradients, workspaces). glibc's malloc gets a fixed mmap threshold
-(``MALLOC_MMAP_THRESHOLD_``) so that freed large blocks go back to the kernel and the peak follows
-live memory. Then ``--memory-repeats`` more steps are timed (median).
+(b) Each (case, T) runs in a fresh process: build the layer and input, run a tiny step (lazy
+library initialisation), reset the kernel's RSS high-water mark (``/proc/self/clear_refs``), take
+the current RSS as the baseline, run one forward + backward, and report the peak RSS minus the
+baseline: the extra resident memory of that step (activations, saved tensors, gradients,
+workspaces). The peak is the process's own high-water mark ``VmHWM``, the figure ``ru_maxrss``
+reports, read from ``/proc/self/status`` because ``ru_maxrss`` also keeps the high-water mark of
+the process image replaced at exec, i.e. the parent's RSS at fork (recorded too, as
+``ru_maxrss_mb``). If the reset is not allowed, the baseline is the earlier high-water mark. glibc's
+malloc gets a fixed mmap threshold (``MALLOC_MMAP_THRESHOLD_``) so that freed large blocks go
+back to the kernel and the peak follows live memory. The time is measured in a second fresh
+process with the default allocator: the median of ``--memory-repeats`` steps after a warm-up.
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ MEMORY_CASES = {
     "linformer P=64 (enc)": ("encoder", {"kind": "linformer", "proj_len": 64}),
     "causal naive": ("attention", {"backend": "naive", "positional": "none"}),
     "causal sdpa": ("attention", {"backend": "sdpa", "positional": "none"}),
+    "causal sdpa, padded": ("attention", {"backend": "sdpa", "positional": "none"}),
     "causal window W=128": ("attention", {"backend": "sdpa", "positional": "none", "window": 128}),
     "causal performer M=64": ("performer", {"num_features": 64, "chunk_size": 64}),
 }
@@ -160,45 +165,57 @@ def _build_case(name: str, T: int, d_model: int, heads: int) -> Callable[[torch.
         layer = build_self_attention(d_model, SelfAttentionConfig(**config)).train()
         return layer
     mixer = build_mixer(kind, d_model, {"num_heads": heads, **config}).train()
+    if name.endswith("padded"):  # one padded token: the dense (B, 1, T, T) bool mask path
+        return lambda x: mixer(x, mask=(torch.arange(x.shape[1]) < x.shape[1] - 1).expand(len(x), -1))[0]
     return lambda x: mixer(x)[0]
 
 
 def run_child(spec: dict) -> dict:
-    """Inside the subprocess: one case at one T."""
+    """Inside the subprocess: one case at one T, ``spec["mode"]`` = ``memory`` or ``time``."""
     torch.set_num_threads(spec["threads"])
     torch.manual_seed(0)
     layer = _build_case(spec["case"], spec["T"], spec["d_model"], spec["heads"])
     layer(torch.randn(1, 16, spec["d_model"], requires_grad=True)).sum().backward()  # lazy inits
     x = torch.randn(spec["batch"], spec["T"], spec["d_model"], requires_grad=True)
+    if spec["mode"] == "time":
+        times = []
+        for _ in range(spec["repeats"] + 1):
+            x.grad = None
+            start = time.perf_counter()
+            layer(x).sum().backward()
+            times.append(time.perf_counter() - start)
+        return {"time_s": statistics.median(times[1:] or times)}  # times[0]: the warm-up
     try:
         with open("/proc/self/clear_refs", "w") as f:
             f.write("5")  # reset the peak RSS to the current RSS
         reset = True
     except OSError:
         reset = False
-    baseline = _rss_kb("VmRSS") if reset else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    start = time.perf_counter()
+    baseline = _rss_kb("VmRSS" if reset else "VmHWM")
     layer(x).sum().backward()
-    first = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    times = []
-    for _ in range(spec["repeats"]):
-        x.grad = None
-        start = time.perf_counter()
-        layer(x).sum().backward()
-        times.append(time.perf_counter() - start)
+    peak = _rss_kb("VmHWM")
     return {
-        **spec,
-        "part": "memory",
         "peak_extra_mb": (peak - baseline) / 1024,
         "baseline_mb": baseline / 1024,
         "hwm_reset": reset,
-        "time_s": statistics.median(times) if times else first,
+        "ru_maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
 
 
+def _spawn(spec: dict, env: dict, timeout: float) -> dict:
+    cmd = [sys.executable, "-m", "seqlab.bench.attention_speed", "--child", json.dumps(spec)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+    if proc.returncode == 0:
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+    # e.g. killed for memory: record it, keep going
+    return {"error": (proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1]}
+
+
 def memory(args: argparse.Namespace) -> list[dict]:
-    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "131072"}
+    """Per (case, T): a memory process (fixed mmap threshold, one step), a timing process
+    (default allocator: the fixed threshold makes every large allocation fault in fresh pages,
+    which would inflate times), merged into one row."""
+    mem_env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "131072"}
     rows = []
     for name in args.cases:
         for T in args.memory_times:
@@ -211,13 +228,11 @@ def memory(args: argparse.Namespace) -> list[dict]:
                 "threads": args.threads,
                 "repeats": args.memory_repeats,
             }
-            cmd = [sys.executable, "-m", "seqlab.bench.attention_speed", "--child", json.dumps(spec)]
-            proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=args.child_timeout)
-            if proc.returncode == 0:
-                rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
-            else:  # e.g. killed for memory: record it, keep going
-                error = (proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1]
-                rows.append({**spec, "part": "memory", "error": error})
+            row = {**spec, "part": "memory"}
+            row |= _spawn(spec | {"mode": "memory"}, mem_env, args.child_timeout)
+            if "error" not in row:
+                row |= _spawn(spec | {"mode": "time"}, dict(os.environ), args.child_timeout)
+            rows.append(row)
     return rows
 
 
@@ -287,7 +302,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--memory-times", type=int, nargs="*", default=[512, 1024, 2048, 4096, 8192])
     parser.add_argument("--memory-batch", type=int, default=2)
-    parser.add_argument("--memory-repeats", type=int, default=2)
+    parser.add_argument("--memory-repeats", type=int, default=3)
     parser.add_argument("--cases", nargs="*", default=list(MEMORY_CASES), choices=list(MEMORY_CASES))
     parser.add_argument("--child-timeout", type=float, default=1200.0)
     parser.add_argument("--out", type=Path, help="write every result as JSON lines here")
