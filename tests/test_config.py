@@ -85,7 +85,8 @@ def test_experiment_config_errors():
     with pytest.raises(ConfigError, match="unknown key 'task.max_lenn'"):
         ExperimentConfig.from_dict({"task": {"name": "copy", "max_lenn": 5}})
     with pytest.raises(
-        UnknownNameError, match="unknown task 'cpy'; choose from: adding, charlm, copy, mlm, parity, reverse, sort"
+        UnknownNameError,
+        match="unknown task 'cpy'; choose from: adding, charlm, copy, mlm, parity, reverse, sort",
     ):
         ExperimentConfig.from_dict({"task": {"name": "cpy"}})
     with pytest.raises(ConfigError, match="unknown key 'model.mixers.lstm.layernorm'"):
