@@ -41,6 +41,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from seqlab.bench.timing import interleaved_times
 from seqlab.layers.self_attention import SelfAttentionConfig, build_self_attention
 from seqlab.mixers import build_mixer
 from seqlab.models.blocks import Block
@@ -120,15 +121,7 @@ def throughput(args: argparse.Namespace) -> list[dict]:
         with torch.no_grad():
             diff = (ours(probe)[0] - _torch_causal(ref, probe)).abs().max().item()
         x = torch.randn(args.batch, T, args.d_model)
-        runs = _runs(ours, ref, x)
-        for run in runs.values():
-            run()
-        times: dict[str, list[float]] = {name: [] for name in runs}
-        for _ in range(args.repeats):
-            for name, run in runs.items():
-                start = time.perf_counter()
-                run()
-                times[name].append(time.perf_counter() - start)
+        times = interleaved_times(_runs(ours, ref, x), args.repeats)
         med = {name: statistics.median(ts) for name, ts in times.items()}
         tokens = args.batch * T
         rows.append(

@@ -15,12 +15,12 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import time
 from collections.abc import Callable
 
 import torch
 from torch import nn
 
+from seqlab.bench.timing import interleaved_times
 from seqlab.nn import LSTM
 
 
@@ -75,14 +75,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.manual_seed(0)
     x = torch.randn(args.batch, args.time, args.size)
     runs = {name: _fwd_bwd(m.train(), x) for name, m in _cases(args.size).items()}
-    for run in runs.values():  # warm-up
-        run()
-    times: dict[str, list[float]] = {name: [] for name in runs}
-    for _ in range(args.repeats):
-        for name, run in runs.items():
-            start = time.perf_counter()
-            run()
-            times[name].append(time.perf_counter() - start)
+    times = interleaved_times(runs, args.repeats)
     tokens = args.batch * args.time
     ref = statistics.median(times["torch.nn.LSTM"])
     print(
