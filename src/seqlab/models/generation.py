@@ -88,7 +88,8 @@ def generate(
         logits = logits[:, -1]
         out = [prompt]
         for i in range(max_new_tokens):
-            logits = repetition_penalty(logits, torch.cat(out, dim=1), repetition)
+            if repetition != 1.0:  # the history is only gathered when the penalty is on
+                logits = repetition_penalty(logits, torch.cat(out, dim=1), repetition)
             if temperature == 0:
                 token = logits.argmax(-1)  # (B,)
             else:

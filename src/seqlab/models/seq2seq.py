@@ -22,9 +22,7 @@ from torch import Tensor, nn
 from seqlab.config import check_positive
 from seqlab.errors import ConfigError, ShapeError
 from seqlab.layers import build_norm
-from seqlab.layers.cross_attention import MemoryKV
 from seqlab.layers.embedding import TokenEmbedding
-from seqlab.mixers.attention import KVCache
 from seqlab.models.archs import ARCHS, check_seq2seq_io
 from seqlab.models.transformer_layers import DecoderLayer, EncoderStack, TransformerConfig
 from seqlab.spec import IOSpec
@@ -160,4 +158,4 @@ class TransformerSeq2Seq(nn.Module):
         return 2 * self.config.d_model * T * len(self.decoder)
 
 
-__all__ = ["KVCache", "MemoryKV", "Seq2SeqConfig", "Seq2SeqState", "TransformerSeq2Seq"]
+__all__ = ["Seq2SeqConfig", "Seq2SeqState", "TransformerSeq2Seq"]
