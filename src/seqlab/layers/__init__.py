@@ -1,6 +1,8 @@
-"""Reusable layers: norms and feed-forward networks."""
+"""Reusable layers: norms, feed-forward networks, causal convolution, head-wise linear maps."""
 
+from seqlab.layers.conv import CausalConv1d
 from seqlab.layers.feedforward import FeedForward
-from seqlab.layers.norms import build_norm
+from seqlab.layers.headwise import HeadwiseLinear
+from seqlab.layers.norms import MultiHeadNorm, build_norm
 
-__all__ = ["FeedForward", "build_norm"]
+__all__ = ["CausalConv1d", "FeedForward", "HeadwiseLinear", "MultiHeadNorm", "build_norm"]

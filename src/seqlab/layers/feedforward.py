@@ -23,16 +23,20 @@ FFN_KINDS = tuple(ACTIVATIONS) + tuple(GATED)
 class FeedForward(nn.Module):
     """Applied to every position independently; ``activation`` names a plain or gated kind."""
 
-    def __init__(self, d_model: int, d_ff: int, activation: str = "gelu", dropout: float = 0.0) -> None:
+    def __init__(
+        self, d_model: int, d_ff: int, activation: str = "gelu", dropout: float = 0.0, bias: bool = True
+    ) -> None:
         super().__init__()
         if activation not in FFN_KINDS:
             raise UnknownNameError(
                 f"unknown feed-forward activation {activation!r}; choose from: {', '.join(FFN_KINDS)}"
             )
         self.gated = activation in GATED
-        self.up = nn.Linear(d_model, 2 * d_ff if self.gated else d_ff)  # gated: [W_1 | V] in one map
+        self.up = nn.Linear(
+            d_model, 2 * d_ff if self.gated else d_ff, bias=bias
+        )  # gated: [W_1 | V] in one map
         self.act = (GATED if self.gated else ACTIVATIONS)[activation]()
-        self.down = nn.Linear(d_ff, d_model)
+        self.down = nn.Linear(d_ff, d_model, bias=bias)
         self.dropout = nn.Dropout(dropout)
 
     def reset_parameters(self) -> None:

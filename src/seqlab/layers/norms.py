@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from torch import nn
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
 
 from seqlab.errors import UnknownNameError
 
@@ -18,3 +20,29 @@ def build_norm(name: str, d_model: int) -> nn.Module:
     if name == "none":
         return nn.Identity()
     raise UnknownNameError(f"unknown norm {name!r}; choose from: {', '.join(NORMS)}")
+
+
+class MultiHeadNorm(nn.Module):
+    """Group norm with one group per head: each head's features normalised on their own.
+
+    ``y[..., h, :] = (x_h − μ_h) / σ_h · γ_h (+ β_h)`` over the K features of head h. The xLSTM
+    cells normalise their per-head outputs this way, so heads with very different scales (each
+    has its own gates and memory) reach the output projection on an equal footing.
+    """
+
+    def __init__(self, num_heads: int, dim: int, eps: float = 1e-5, bias: bool = False) -> None:
+        super().__init__()
+        self.num_heads, self.eps = num_heads, eps
+        self.weight = nn.Parameter(torch.ones(dim))
+        self.bias = nn.Parameter(torch.zeros(dim)) if bias else None
+
+    def reset_parameters(self) -> None:
+        nn.init.ones_(self.weight)
+        if self.bias is not None:
+            nn.init.zeros_(self.bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x (..., NH·K) -> (..., NH·K)."""
+        shape = x.shape
+        y = F.group_norm(x.reshape(-1, shape[-1]), self.num_heads, self.weight, self.bias, self.eps)
+        return y.view(shape)
