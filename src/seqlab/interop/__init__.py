@@ -1,0 +1,1 @@
+"""Weights from other implementations: the official ``xlstm`` package's layers and blocks."""
