@@ -36,6 +36,13 @@ VARIANTS = {  # extra configurations beyond one per backend
         {"backend": "sdpa", "num_kv_heads": 2, "window": 4},
         {"backend": "naive", "num_kv_heads": 2, "window": 3},
     ],
+    "mlstm": [
+        {"backend": "naive", "mode": "recurrent"},
+        {"backend": "naive", "mode": "parallel"},
+        {"backend": "naive", "mode": "chunkwise", "chunk_size": 4},
+        {"backend": "naive", "forget_gate": "exp", "chunk_size": 2, "conv_kernel_size": 0},
+        {"backend": "naive", "num_heads": 2, "bias": True, "mode": "parallel"},
+    ],
     "performer": [
         {"backend": "chunked", "chunk_size": 2},
         {"backend": "chunked", "num_features": 5, "orthogonal": False, "bias": True},
@@ -226,5 +233,5 @@ def test_bad_inputs_say_what_was_expected(case):
 
 
 def test_unknown_mixer_lists_choices():
-    with pytest.raises(KeyError, match="choose from: attention, gru, lstm, performer, rnn"):
+    with pytest.raises(KeyError, match="choose from: attention, gru, lstm, mlstm, performer, rnn"):
         build_mixer("lstn", D)

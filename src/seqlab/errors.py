@@ -29,3 +29,7 @@ class ShapeError(SeqlabError, ValueError):
 
 class RunDirError(SeqlabError, FileNotFoundError):
     """A run directory or one of its files is missing or unreadable."""
+
+
+class InvalidInputError(SeqlabError, ValueError):
+    """A tensor holds values the module cannot use: NaN or infinity, out-of-range ids."""

@@ -4,6 +4,7 @@ from seqlab.mixers.attention import AttentionConfig, AttentionMixer, KVCache
 from seqlab.mixers.base import MIXERS, Mixer, RecurrentMixer, build_mixer
 from seqlab.mixers.gru import GRUConfig, GRUMixer, GRUState
 from seqlab.mixers.lstm import LSTMConfig, LSTMMixer, LSTMState
+from seqlab.mixers.mlstm import MLSTMConfig, MLSTMMixer, MLSTMState
 from seqlab.mixers.performer import PerformerConfig, PerformerMixer, PerformerState
 from seqlab.mixers.rnn import RNNConfig, RNNMixer, RNNState
 
@@ -18,6 +19,9 @@ __all__ = [
     "LSTMConfig",
     "LSTMMixer",
     "LSTMState",
+    "MLSTMConfig",
+    "MLSTMMixer",
+    "MLSTMState",
     "Mixer",
     "PerformerConfig",
     "PerformerMixer",

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, NamedTuple
 
+import torch
 from torch import Tensor, nn
 
 from seqlab.config import from_dict
-from seqlab.errors import ShapeError
+from seqlab.errors import InvalidInputError, ShapeError
 from seqlab.registry import Registry
 
 MIXERS: Registry[type[Mixer]] = Registry("mixer")
@@ -67,6 +68,24 @@ class Mixer(nn.Module):
                 f"{type(self).__name__}: expected x of shape (B, T, {self.d_model}), got {tuple(x.shape)}"
             )
         return x.shape[0], x.shape[1]
+
+    def _real(self, mask: Tensor | None, x: Tensor) -> Tensor:
+        """The (B, T) bool mask of real steps (all True without a mask), checked against x."""
+        B, T = x.shape[:2]
+        if mask is None:
+            return torch.ones(B, T, dtype=torch.bool, device=x.device)
+        if mask.shape != (B, T):
+            raise ShapeError(
+                f"{type(self).__name__}: expected mask of shape ({B}, {T}), got {tuple(mask.shape)}"
+            )
+        return mask.bool()
+
+    def _check_finite(self, x: Tensor, real: Tensor) -> None:
+        """NaN or ±inf at a real step is an error (exponential gates would spread it silently)."""
+        if not bool(torch.isfinite(x).all(-1)[real].all()):
+            raise InvalidInputError(
+                f"{type(self).__name__}: the input holds NaN or infinite values at real (unmasked) steps"
+            )
 
 
 def build_mixer(name: str, d_model: int, config: Any = None) -> Mixer:
