@@ -12,6 +12,9 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	# the official xLSTM (Apache-2.0) for the interop tests and benchmarks: pure Python, and
+	# --no-deps skips its GPU kernel packages (seqlab never needs it; its tests skip without it)
+	$(BIN)/python -m pip install --quiet --no-deps -c constraints.txt xlstm packaging
 	touch $@
 
 ## main job: train a character-level LSTM language model on the built-in Shakespeare text, then sample

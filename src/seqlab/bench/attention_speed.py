@@ -45,6 +45,7 @@ from seqlab.bench.timing import interleaved_times
 from seqlab.layers.self_attention import SelfAttentionConfig, build_self_attention
 from seqlab.mixers import build_mixer
 from seqlab.models.blocks import Block
+from seqlab.models.config import FFNConfig
 
 # (b): name -> what is built; "encoder" kinds are bidirectional, "mixer" ones causal
 MEMORY_CASES = {
@@ -68,7 +69,8 @@ MEMORY_CASES = {
 def _pair(d_model: int, heads: int, d_ff: int) -> tuple[Block, nn.TransformerEncoderLayer]:
     """Our block and torch's layer with the same weights (so the same function)."""
     config = {"num_heads": heads, "backend": "sdpa", "positional": "none", "bias": True}
-    ours = Block(d_model, "attention", config, d_ff, dropout=0.0, norm="layernorm", residual=True)
+    ffn = FFNConfig(d_ff, "gelu")
+    ours = Block(d_model, "attention", config, ffn, dropout=0.0, norm="layernorm", residual=True)
     ref = nn.TransformerEncoderLayer(
         d_model, heads, d_ff, dropout=0.0, activation="gelu", batch_first=True, norm_first=True
     )

@@ -11,6 +11,7 @@ from torch import Tensor, nn
 
 from seqlab.layers import FeedForward, build_norm
 from seqlab.mixers import build_mixer
+from seqlab.models.config import FFNConfig
 
 
 class Block(nn.Module):
@@ -21,7 +22,7 @@ class Block(nn.Module):
         d_model: int,
         mixer: str,
         mixer_config: Any,
-        d_ff: int,
+        ffn: FFNConfig,
         dropout: float,
         norm: str,
         residual: bool,
@@ -30,8 +31,8 @@ class Block(nn.Module):
         self.residual = residual
         self.norm1 = build_norm(norm, d_model)
         self.mixer = build_mixer(mixer, d_model, mixer_config)
-        self.ffn = FeedForward(d_model, d_ff, dropout=dropout) if d_ff else None
-        self.norm2 = build_norm(norm, d_model) if d_ff else None
+        self.ffn = FeedForward(d_model, ffn.d_ff, ffn.activation, dropout, ffn.bias) if ffn.d_ff else None
+        self.norm2 = build_norm(norm, d_model) if ffn.d_ff else None
         self.dropout = nn.Dropout(dropout)
 
     def forward(

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from seqlab.config import check_positive, check_range, from_dict, to_dict
 from seqlab.errors import ConfigError
+from seqlab.layers.feedforward import FFN_KINDS
 from seqlab.mixers import MIXERS
 
 
@@ -22,6 +23,31 @@ def _parse_mixers(value: Any, path: str) -> dict[str, Any]:
 
 
 @dataclass
+class FFNConfig:
+    """The feed-forward network after one kind of mixer: width (0 = none), kind, biases."""
+
+    d_ff: int = 0
+    activation: str = "gelu"
+    bias: bool = True
+
+    def __post_init__(self) -> None:
+        check_positive("d_ff", self.d_ff, allow_zero=True)
+        if self.activation not in FFN_KINDS:
+            raise ConfigError(f"activation: unknown {self.activation!r}; choose from: {', '.join(FFN_KINDS)}")
+
+
+def _parse_ffn(value: Any, path: str) -> dict[str, FFNConfig]:
+    """``ffn_by_type: {slstm: {d_ff: 192, activation: geglu}}`` -> one FFNConfig per mixer name."""
+    if not isinstance(value, dict):
+        raise ConfigError(f"{path}: expected a mapping of mixer name -> FFN options, got {value!r}")
+    out = {}
+    for name, options in value.items():
+        MIXERS.get(name)  # unknown names list the choices
+        out[name] = from_dict(FFNConfig, options or {}, f"{path}.{name}")
+    return out
+
+
+@dataclass
 class ModelConfig:
     """A sequence model: embedding -> blocks (``layer_types``) -> norm -> head.
 
@@ -30,6 +56,9 @@ class ModelConfig:
         layer_types: one registered mixer name per block, e.g. ``[lstm, lstm]``.
         mixers: per-mixer-name options, e.g. ``{lstm: {layer_norm: true}}``; missing = defaults.
         d_ff: width of the position-wise FFN after each mixer; 0 = no FFN.
+        ffn_activation: its kind: ``gelu``, ``relu``, ``silu`` or gated ``swiglu``, ``geglu``, ``reglu``.
+        ffn_by_type: per-mixer-name FFN overriding the two above, e.g. xLSTM's sLSTM blocks with a
+            gated FFN and its mLSTM blocks without: ``{slstm: {d_ff: 192, activation: geglu}}``.
         dropout: dropout on embeddings and on each residual branch.
         norm: ``layernorm``, ``rmsnorm`` or ``none`` (pre-norm blocks and the final norm).
         residual: add each block's input to its output (pre-norm residual blocks).
@@ -43,6 +72,8 @@ class ModelConfig:
     layer_types: list[str] = field(default_factory=lambda: ["lstm"])
     mixers: dict[str, Any] = field(default_factory=dict, metadata={"parse": _parse_mixers, "dump": to_dict})
     d_ff: int = 0
+    ffn_activation: str = "gelu"
+    ffn_by_type: dict[str, Any] = field(default_factory=dict, metadata={"parse": _parse_ffn, "dump": to_dict})
     dropout: float = 0.0
     norm: Literal["layernorm", "rmsnorm", "none"] = "layernorm"
     residual: bool = True
@@ -60,6 +91,12 @@ class ModelConfig:
         for name in self.layer_types:
             MIXERS.get(name)  # unknown names list the choices
         self.mixers = _parse_mixers(self.mixers, "mixers")
+        FFNConfig(self.d_ff, self.ffn_activation)  # checks both
+        self.ffn_by_type = _parse_ffn(self.ffn_by_type, "ffn_by_type")
 
     def mixer_config(self, name: str) -> Any:
         return self.mixers.get(name) or MIXERS.get(name).Config()
+
+    def ffn_config(self, name: str) -> FFNConfig:
+        """The FFN after mixers called ``name``: its own entry, else ``d_ff`` / ``ffn_activation``."""
+        return self.ffn_by_type.get(name) or FFNConfig(self.d_ff, self.ffn_activation)

@@ -49,6 +49,53 @@ def transformer() -> dict[str, Any]:
     }
 
 
+def _xlstm(layer_types: list[str], d_model: int = 128) -> dict[str, Any]:
+    """xLSTM blocks as the paper stacks them: pre-norm residual; mLSTM blocks without an FFN
+    (their layer up-projects inside), sLSTM blocks followed by a gated GeLU FFN of ~4/3·D
+    (the official 1.3·D rounded up to a multiple of 64), no biases; no positional encoding."""
+    d_ff = -(-13 * d_model // 640) * 64
+    return {
+        "d_model": d_model,
+        "layer_types": layer_types,
+        "d_ff": 0,
+        "norm": "layernorm",
+        "mixers": {"mlstm": {"num_heads": 4, "init_depth": len(layer_types)}, "slstm": {"num_heads": 4}},
+        "ffn_by_type": {"slstm": {"d_ff": d_ff, "activation": "geglu", "bias": False}},
+    }
+
+
+@MODELS.register("mlstm")
+def mlstm() -> dict[str, Any]:
+    """xLSTM[1:0]: two mLSTM blocks (matrix memory, chunkwise form), width 128, 4 heads."""
+    return _xlstm(["mlstm", "mlstm"])
+
+
+@MODELS.register("slstm")
+def slstm() -> dict[str, Any]:
+    """xLSTM[0:1]: two sLSTM blocks (scalar memory with memory mixing) + gated FFN, width 128."""
+    return _xlstm(["slstm", "slstm"])
+
+
+@MODELS.register("xlstm")
+def xlstm() -> dict[str, Any]:
+    """xLSTM[1:1]: an mLSTM block then an sLSTM block (+ gated FFN), width 128, 4 heads."""
+    return _xlstm(["mlstm", "slstm"])
+
+
+@MODELS.register("lstm-transformer")
+def lstm_transformer() -> dict[str, Any]:
+    """Hybrid: an LSTM block below (local order and memory) and a causal self-attention block
+    with FFN 512 above (global context), width 128; RoPE positions in the attention."""
+    return {
+        "d_model": 128,
+        "layer_types": ["lstm", "attention"],
+        "d_ff": 0,
+        "norm": "layernorm",
+        "mixers": {"attention": {"num_heads": 4}},
+        "ffn_by_type": {"attention": {"d_ff": 512}},
+    }
+
+
 @MODELS.register("ln-lstm")
 def ln_lstm() -> dict[str, Any]:
     """Two layer-norm LSTM blocks (Ba et al. 2016), width 128 (naive backend)."""

@@ -54,7 +54,13 @@ class SequenceModel(nn.Module):
             self.pos_embed = nn.Embedding(config.max_len, D)
         self.blocks = nn.ModuleList(
             Block(
-                D, name, config.mixer_config(name), config.d_ff, config.dropout, config.norm, config.residual
+                D,
+                name,
+                config.mixer_config(name),
+                config.ffn_config(name),
+                config.dropout,
+                config.norm,
+                config.residual,
             )
             for name in config.layer_types
         )
