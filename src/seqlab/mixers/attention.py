@@ -21,6 +21,10 @@ tokens (``mask`` False) are never attended to, are stored as zeros, and produce 
 positions count real tokens only, so each row gets the result it would get alone. With a window
 the cache still keeps every token (only the last W − 1 are ever read again): a rolling buffer
 would bound it but needs the token count in the state, which KVCache does not carry.
+
+Segment-level recurrence (Transformer-XL, Dai et al. 2019) is the ``xl-attention`` mixer in
+:mod:`seqlab.mixers.xl_attention`: the same weights, but its state is a bounded, gradient-stopped
+memory of the last ``mem_len`` inputs, h̃ = [SG(m_{τ−1}); h_τ], q = h_τ W_q, k, v = h̃ W_k, h̃ W_v.
 """
 
 from __future__ import annotations
@@ -126,32 +130,54 @@ class AttentionMixer(Mixer):
 
     def forward(self, x: Tensor, state: KVCache | None = None, *, mask: Tensor | None = None):
         """x (B, T, D) -> (y (B, T, D), cache extended by the T new tokens)."""
-        B, T = self._check_x(x)
-        H, G, K = self.num_heads, self.num_kv_heads, self.head_dim
+        B, _ = self._check_x(x)
         state = self.init_state(B) if state is None else self._check_cache(state, B)
-        real = torch.ones(B, T, dtype=torch.bool, device=x.device) if mask is None else mask.bool()
-        if real.shape != (B, T):
-            raise ShapeError(f"attention: expected mask of shape ({B}, {T}), got {tuple(real.shape)}")
+        real = self._real_tokens(mask, x)  # (B, T)
         # 1. project and split heads
+        q, k, v = self._project(x)  # (B, H, T, K), (B, G, T, K), (B, G, T, K)
+        # 2. positions count real tokens only (cache included), then rotate q and k
+        pos = state.valid.sum(1, keepdim=True) + real.cumsum(1) - 1  # (B, T)
+        q, k = self._rotate(q, pos), self._rotate(k, pos)
+        keep = real[:, None, :, None]  # (B, 1, T, 1)
+        k, v = k * keep, v * keep
+        # 3. attend over cache + new tokens: causal, real keys only
+        k_all, v_all = torch.cat([state.k, k], 2), torch.cat([state.v, v], 2)  # (B, G, S+T, K)
+        valid = torch.cat([state.valid, real], 1)  # (B, S+T)
+        return self._read(q, k_all, v_all, valid, real), KVCache(k_all, v_all, valid)
+
+    @staticmethod
+    def _real_tokens(mask: Tensor | None, x: Tensor) -> Tensor:
+        """(B, T) bool: the real tokens of x (B, T, D), all of them without a mask."""
+        B, T = x.shape[:2]
+        if mask is None:
+            return torch.ones(B, T, dtype=torch.bool, device=x.device)
+        if mask.shape != (B, T):
+            raise ShapeError(f"attention: expected mask of shape ({B}, {T}), got {tuple(mask.shape)}")
+        return mask.bool()
+
+    def _project(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """x (B, T, D) -> q (B, H, T, K), k (B, G, T, K), v (B, G, T, K)."""
+        B, T, _ = x.shape
+        H, G, K = self.num_heads, self.num_kv_heads, self.head_dim
         q, k, v = self.qkv(x).split([H * K, G * K, G * K], -1)
         q = q.view(B, T, H, K).transpose(1, 2)  # (B, H, T, K)
         k, v = (t.view(B, T, G, K).transpose(1, 2) for t in (k, v))  # each (B, G, T, K)
-        # 2. positions count real tokens only (cache included), then rotate q and k
-        if self.config.positional == "rope":
-            pos = state.valid.sum(1, keepdim=True) + real.cumsum(1) - 1  # (B, T)
-            q, k = (
-                rope(q, pos.clamp(min=0), self.config.rope_base),
-                rope(k, pos.clamp(min=0), self.config.rope_base),
-            )
-        keep = real[:, None, :, None]  # (B, 1, T, 1)
-        k, v = k * keep, v * keep
-        # 3. attend over cache + new tokens: causal, real keys only (kv heads shared by groups)
-        k_all, v_all = torch.cat([state.k, k], 2), torch.cat([state.v, v], 2)  # (B, G, S+T, K)
-        valid = torch.cat([state.valid, real], 1)  # (B, S+T)
-        k_att, v_att = (t.repeat_interleave(H // G, dim=1) if G < H else t for t in (k_all, v_all))
-        y = self._attend(q, k_att, v_att, valid, real)  # (B, H, T, K)
-        y = self.out(y.transpose(1, 2).reshape(B, T, self.d_model)) * real[..., None]  # (B, T, D)
-        return y, KVCache(k_all, v_all, valid)
+        return q, k, v
+
+    def _rotate(self, t: Tensor, pos: Tensor) -> Tensor:
+        """RoPE on t (B, ·, T, K) at positions (B, T) (−1 before a row's first real token); else t."""
+        if self.config.positional != "rope":
+            return t
+        return rope(t, pos.clamp(min=0), self.config.rope_base)
+
+    def _read(self, q: Tensor, k: Tensor, v: Tensor, valid: Tensor, real: Tensor) -> Tensor:
+        """q (B, H, T, K) over k, v (B, G, S+T, K) -> y (B, T, D), zero at padded queries."""
+        B, H, T, _ = q.shape
+        G = k.shape[1]
+        # query head h reads key/value head ⌊h·G/H⌋
+        k, v = (t.repeat_interleave(H // G, dim=1) if G < H else t for t in (k, v))  # (B, H, S+T, K)
+        y = self._attend(q, k, v, valid, real)  # (B, H, T, K)
+        return self.out(y.transpose(1, 2).reshape(B, T, self.d_model)) * real[..., None]  # (B, T, D)
 
     def _attend(self, q: Tensor, k: Tensor, v: Tensor, valid: Tensor, real: Tensor) -> Tensor:
         """q (B, H, T, K) over k, v (B, H, S+T, K) -> (B, H, T, K), by backend and options."""
