@@ -43,6 +43,16 @@ VARIANTS = {  # extra configurations beyond one per backend
         {"backend": "naive", "forget_gate": "exp", "chunk_size": 2, "conv_kernel_size": 0},
         {"backend": "naive", "num_heads": 2, "bias": True, "mode": "parallel"},
     ],
+    "xl-attention": [
+        {"backend": "sdpa", "positional": "alibi", "mem_len": 9},
+        {"backend": "naive", "positional": "none", "mem_len": 64},
+        {"backend": "sdpa", "num_kv_heads": 2, "mem_len": 16},
+        {"backend": "sdpa", "window": 3, "mem_len": 2},
+        {"backend": "naive", "window": 3, "mem_len": 2},
+        {"backend": "sdpa", "window": 2, "positional": "alibi", "mem_len": 1},
+        {"backend": "sdpa", "window": 4, "num_kv_heads": 1, "mem_len": 5},
+        {"backend": "sdpa", "window": 1, "positional": "none", "mem_len": 0},
+    ],
     "performer": [
         {"backend": "chunked", "chunk_size": 2},
         {"backend": "chunked", "num_features": 5, "orthogonal": False, "bias": True},
@@ -233,5 +243,7 @@ def test_bad_inputs_say_what_was_expected(case):
 
 
 def test_unknown_mixer_lists_choices():
-    with pytest.raises(KeyError, match="choose from: attention, gru, lstm, mlstm, performer, rnn"):
+    with pytest.raises(
+        KeyError, match="choose from: attention, gru, lstm, mlstm, performer, rnn, xl-attention"
+    ):
         build_mixer("lstn", D)
