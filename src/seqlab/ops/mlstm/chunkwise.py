@@ -86,16 +86,17 @@ def _chunk_states(
     w = torch.exp(a - a_safe[..., None])  # (B, H, N, L)
     S = torch.einsum("bhnl,bhnlk,bhnlv->bhnkv", w, k, v)  # (B, H, N, K, V)
     s = torch.einsum("bhnl,bhnlk->bhnk", w, k)  # (B, H, N, K)
-    # 2. carry across chunks
+    # 2. carry across chunks (unbind once: indexing per chunk would make each backward step
+    #    write a full-size gradient, O(N²) memory traffic)
     C, n, m = state
     Cs, ns, ms = [], [], []
-    for c in range(b.shape[2]):
+    for g_c, a_c, S_c, s_c in zip(g.unbind(2), a_max.unbind(2), S.unbind(2), s.unbind(2), strict=True):
         Cs.append(C), ns.append(n), ms.append(m)
-        m_new = torch.maximum(g[..., c] + m, a_max[..., c]).detach()  # (B, H) no gradient, as in the step
-        decay = torch.exp(g[..., c] + m - m_new)  # (B, H)
-        scale = torch.exp(a_max[..., c] - m_new)  # (B, H): S was scaled by e^{−a_safe}, 0 if a_max = −∞
-        C = decay[..., None, None] * C + scale[..., None, None] * S[:, :, c]  # (B, H, K, V)
-        n = decay[..., None] * n + scale[..., None] * s[:, :, c]  # (B, H, K)
+        m_new = torch.maximum(g_c + m, a_c).detach()  # (B, H) no gradient, as in the step
+        decay = torch.exp(g_c + m - m_new)  # (B, H)
+        scale = torch.exp(a_c - m_new)  # (B, H): S was scaled by e^{−a_safe}, 0 if a_max = −∞
+        C = decay[..., None, None] * C + scale[..., None, None] * S_c  # (B, H, K, V)
+        n = decay[..., None] * n + scale[..., None] * s_c  # (B, H, K)
         m = m_new
     starts = MLSTMCellState(torch.stack(Cs, 2), torch.stack(ns, 2), torch.stack(ms, 2))
     return starts, MLSTMCellState(C, n, m)
