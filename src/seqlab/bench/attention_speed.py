@@ -12,35 +12,23 @@ activation="gelu")`` called with a causal mask and ``is_causal=True``. The weigh
 both compute the same function (checked and printed). Cases alternate round-robin; each reports
 the median of ``--repeats`` timings after one warm-up.
 
-(b) Each (case, T) runs in a fresh process: build the layer and input, run a tiny step (lazy
-library initialisation), reset the kernel's RSS high-water mark (``/proc/self/clear_refs``), take
-the current RSS as the baseline, run one forward + backward, and report the peak RSS minus the
-baseline: the extra resident memory of that step (activations, saved tensors, gradients,
-workspaces). The peak is the process's own high-water mark ``VmHWM``, the figure ``ru_maxrss``
-reports, read from ``/proc/self/status`` because ``ru_maxrss`` also keeps the high-water mark of
-the process image replaced at exec, i.e. the parent's RSS at fork (recorded too, as
-``ru_maxrss_mb``). If the reset is not allowed, the baseline is the earlier high-water mark. glibc's
-malloc gets a fixed mmap threshold (``MALLOC_MMAP_THRESHOLD_``) so that freed large blocks go
-back to the kernel and the peak follows live memory. The time is measured in a second fresh
-process with the default allocator: the median of ``--memory-repeats`` steps after a warm-up.
+(b) Each (case, T) runs in a fresh process: the extra peak RSS of one forward + backward
+(:mod:`seqlab.bench.memory` says how it is measured), then, in a second fresh process with the
+default allocator, the median time of ``--memory-repeats`` steps after a warm-up.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import resource
 import statistics
-import subprocess
-import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from seqlab.bench.memory import median_time, peak_extra_memory, spawn
 from seqlab.bench.timing import interleaved_times
 from seqlab.layers.self_attention import SelfAttentionConfig, build_self_attention
 from seqlab.mixers import build_mixer
@@ -94,6 +82,9 @@ def _pair(d_model: int, heads: int, d_ff: int) -> tuple[Block, nn.TransformerEnc
     return ours.train(), ref.train()
 
 
+MODULE = "seqlab.bench.attention_speed"
+
+
 def _torch_causal(ref: nn.TransformerEncoderLayer, x: torch.Tensor) -> torch.Tensor:
     mask = nn.Transformer.generate_square_subsequent_mask(x.shape[1])
     return ref(x, src_mask=mask, is_causal=True)
@@ -145,14 +136,6 @@ def throughput(args: argparse.Namespace) -> list[dict]:
 # (b) peak memory and time vs T, one subprocess per case
 
 
-def _rss_kb(field: str) -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field):
-                return int(line.split()[1])
-    raise RuntimeError(f"{field} not in /proc/self/status")
-
-
 def _build_case(name: str, T: int, d_model: int, heads: int) -> Callable[[torch.Tensor], torch.Tensor]:
     kind, config = MEMORY_CASES[name]
     if kind == "encoder":
@@ -172,45 +155,18 @@ def run_child(spec: dict) -> dict:
     layer = _build_case(spec["case"], spec["T"], spec["d_model"], spec["heads"])
     layer(torch.randn(1, 16, spec["d_model"], requires_grad=True)).sum().backward()  # lazy inits
     x = torch.randn(spec["batch"], spec["T"], spec["d_model"], requires_grad=True)
-    if spec["mode"] == "time":
-        times = []
-        for _ in range(spec["repeats"] + 1):
-            x.grad = None
-            start = time.perf_counter()
-            layer(x).sum().backward()
-            times.append(time.perf_counter() - start)
-        return {"time_s": statistics.median(times[1:] or times)}  # times[0]: the warm-up
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")  # reset the peak RSS to the current RSS
-        reset = True
-    except OSError:
-        reset = False
-    baseline = _rss_kb("VmRSS" if reset else "VmHWM")
-    layer(x).sum().backward()
-    peak = _rss_kb("VmHWM")
-    return {
-        "peak_extra_mb": (peak - baseline) / 1024,
-        "baseline_mb": baseline / 1024,
-        "hwm_reset": reset,
-        "ru_maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-    }
 
+    def step() -> None:
+        x.grad = None
+        layer(x).sum().backward()
 
-def _spawn(spec: dict, env: dict, timeout: float) -> dict:
-    cmd = [sys.executable, "-m", "seqlab.bench.attention_speed", "--child", json.dumps(spec)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
-    if proc.returncode == 0:
-        return json.loads(proc.stdout.strip().splitlines()[-1])
-    # e.g. killed for memory: record it, keep going
-    return {"error": (proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1]}
+    return median_time(step, spec["repeats"]) if spec["mode"] == "time" else peak_extra_memory(step)
 
 
 def memory(args: argparse.Namespace) -> list[dict]:
     """Per (case, T): a memory process (fixed mmap threshold, one step), a timing process
     (default allocator: the fixed threshold makes every large allocation fault in fresh pages,
     which would inflate times), merged into one row."""
-    mem_env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "131072"}
     rows = []
     for name in args.cases:
         for T in args.memory_times:
@@ -224,9 +180,9 @@ def memory(args: argparse.Namespace) -> list[dict]:
                 "repeats": args.memory_repeats,
             }
             row = {**spec, "part": "memory"}
-            row |= _spawn(spec | {"mode": "memory"}, mem_env, args.child_timeout)
+            row |= spawn(MODULE, spec | {"mode": "memory"}, memory=True, timeout=args.child_timeout)
             if "error" not in row:
-                row |= _spawn(spec | {"mode": "time"}, dict(os.environ), args.child_timeout)
+                row |= spawn(MODULE, spec | {"mode": "time"}, memory=False, timeout=args.child_timeout)
             rows.append(row)
     return rows
 
