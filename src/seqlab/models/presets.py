@@ -54,13 +54,16 @@ def _xlstm(layer_types: list[str], d_model: int = 128) -> dict[str, Any]:
     (their layer up-projects inside), sLSTM blocks followed by a gated GeLU FFN of ~4/3·D
     (the official 1.3·D rounded up to a multiple of 64), no biases; no positional encoding."""
     d_ff = -(-13 * d_model // 640) * 64
+    mixers = {"mlstm": {"num_heads": 4, "init_depth": len(layer_types)}, "slstm": {"num_heads": 4}}
     return {
         "d_model": d_model,
         "layer_types": layer_types,
         "d_ff": 0,
         "norm": "layernorm",
-        "mixers": {"mlstm": {"num_heads": 4, "init_depth": len(layer_types)}, "slstm": {"num_heads": 4}},
-        "ffn_by_type": {"slstm": {"d_ff": d_ff, "activation": "geglu", "bias": False}},
+        "mixers": {name: options for name, options in mixers.items() if name in layer_types},
+        "ffn_by_type": {"slstm": {"d_ff": d_ff, "activation": "geglu", "bias": False}}
+        if "slstm" in layer_types
+        else {},
     }
 
 
