@@ -168,7 +168,8 @@ class SLSTMMixer(Mixer):
         state = self.init_state(B) if state is None else self._check_state(state, B)
         real = self._real(mask, x)
         self._check_finite(x, real)
-        x = torch.where(real[..., None], x, 0.0)  # padded inputs may hold anything
+        if mask is not None:
+            x = torch.where(real[..., None], x, 0.0)  # padded inputs may hold anything
         step_mask = None if mask is None else real
         # 1. the causal conv (over real steps only) + SiLU feeds the i and f gates
         x_c, conv = self.conv(x, state.conv, step_mask)
@@ -180,8 +181,10 @@ class SLSTMMixer(Mixer):
         recurrence = slstm_naive if self.config.backend == "naive" else slstm_fused
         h, cell = recurrence(gx, self.recurrent, cell, step_mask, self.config.forget_gate == "exp")
         # 4. dropout, per-head norm, zero at padded steps
-        y = self.norm(self.dropout(h.reshape(B, T, self.d_model)))  # (B, T, D)
-        y = torch.where(real[..., None], y, 0.0)
+        h = h.reshape(B, T, self.d_model)  # (B, T, D)
+        y = self.norm(self.dropout(h) if self.config.dropout else h)
+        if mask is not None:
+            y = torch.where(real[..., None], y, 0.0)
         return y, SLSTMState(*(s.reshape(B, self.d_model) for s in cell), conv)
 
     def _gate_inputs(self, x: Tensor, x_c: Tensor) -> Tensor:

@@ -22,7 +22,6 @@ because h does not depend on m; the stored c and n (scaled by e^{−m}) are not 
 
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 import torch
@@ -30,7 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from seqlab.ops.slstm.naive import SLSTMCellState
+from seqlab.ops.slstm.naive import SLSTMCellState, fresh_stabiliser
 
 
 class FusedSLSTMFunction(torch.autograd.Function):
@@ -39,7 +38,7 @@ class FusedSLSTMFunction(torch.autograd.Function):
     Shapes: gx (NH, T, B, 4·DH) head- and time-major (the layout of a batched input projection;
     its gradient comes back in the same layout, ready for the projection's backward), states
     (NH, B, DH) with m0 already −∞ for fresh rows, R (NH, DH, 4·DH), mask (T, 1, B, 1) bool or
-    None. Returns out (T, NH, B, DH) (zero at padded steps) and the final states; m_T (−∞ for
+    None. Returns out (B, T, NH, DH) batch-first (zero at padded steps) and the final states; m_T (−∞ for
     rows that saw no real step) carries no gradient.
     """
 
@@ -78,7 +77,8 @@ class FusedSLSTMFunction(torch.autograd.Function):
                 keep = mask[t]  # (1, B, 1)
                 for new, old in ((h, h_[t]), (c, c_[t]), (n, n_[t]), (m, m_[t])):
                     torch.where(keep, new, old, out=new)
-        out = hs[1:] * mask if mask is not None else hs[1:].clone()
+        out = hs[1:] * mask if mask is not None else hs[1:]
+        out = out.permute(2, 0, 1, 3).contiguous()  # (B, T, NH, DH)
         m_T = ms[T].clone()
         ctx.mark_non_differentiable(m_T)
         log_f = torch.stack(log_f) if log_f else None
@@ -92,8 +92,9 @@ class FusedSLSTMFunction(torch.autograd.Function):
         T, NH, B, _, DH = act.shape
         if d_out is None:
             d_out = act.new_zeros(T, NH, B, DH)
-        elif mask is not None:
-            d_out = d_out * mask
+        else:
+            d_out = d_out.permute(1, 2, 0, 3)  # (T, NH, B, DH)
+            d_out = d_out * mask if mask is not None else d_out
         d_raw = act.new_empty(NH, T, B, 4, DH)  # δ of the pre-activations = ∂L/∂gx
         carried = _Carried(
             d_out[T - 1] + d_h if d_h is not None else d_out[T - 1].clone(),
@@ -214,11 +215,11 @@ def slstm_fused(
     B, T, NH, _, DH = gx.shape
     gx_h = gx.permute(2, 1, 0, 3, 4).reshape(NH, T, B, 4 * DH)  # (NH, T, B, 4·DH); a view if so laid out
     h0, c0, n0, m0 = (s.transpose(0, 1).contiguous() for s in state)  # each (NH, B, DH)
-    m0 = torch.where(n0 == 0, -math.inf, m0)
+    m0 = fresh_stabiliser(n0, m0.detach())
     mask_t = mask.t()[:, None, :, None].contiguous() if mask is not None else None  # (T, 1, B, 1)
     out, h, c, n, m = FusedSLSTMFunction.apply(
         gx_h, h0, c0, n0, m0, recurrent.reshape(NH, DH, 4 * DH), mask_t, exp_forget
     )
-    m = torch.where(torch.isneginf(m), state.m.transpose(0, 1), m)
+    m = torch.where(torch.isneginf(m), state.m.detach().transpose(0, 1), m)  # rows never started
     final = SLSTMCellState(*(s.transpose(0, 1) for s in (h, c, n, m)))  # each (B, NH, DH)
-    return out.permute(2, 0, 1, 3).contiguous(), final  # (B, T, NH, DH), laid out like the naive's
+    return out, final
