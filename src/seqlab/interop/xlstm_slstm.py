@@ -50,7 +50,8 @@ def load_official_slstm_layer(ours: SLSTMMixer, official: nn.Module) -> SLSTMMix
     if (bias := getattr(official.group_norm, "bias", None)) is not None:
         raise ConfigError(f"official group norm has a bias {tuple(bias.shape)}; ours has none")
     cell = official.slstm_cell
-    values = {ours_name: dict(official.named_parameters())[name] for name, ours_name in _present(official)}
+    theirs = dict(official.named_parameters())
+    values = {ours_name: theirs[name] for name, ours_name in _present(official)}
     values["recurrent"] = cell._recurrent_kernel_int2ext(cell._recurrent_kernel)  # (NH, DH, 4, DH)
     values["bias"] = cell._bias_int2ext(cell._bias)  # (NH, 4, DH)
     weight = official.group_norm.weight
