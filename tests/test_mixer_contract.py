@@ -43,6 +43,14 @@ VARIANTS = {  # extra configurations beyond one per backend
         {"backend": "naive", "forget_gate": "exp", "chunk_size": 2, "conv_kernel_size": 0},
         {"backend": "naive", "num_heads": 2, "bias": True, "mode": "parallel"},
     ],
+    "slstm": [
+        {"backend": "naive", "forget_gate": "exp"},
+        {"backend": "fused", "forget_gate": "exp", "conv_kernel_size": 0},
+        {"conv_kernel_size": 0},
+        {"num_heads": 1, "recurrent_init": "standard", "bias_init": "standard"},
+        {"num_heads": 2, "recurrent_init": "standard", "dropout": 0.2, "bias_init": "small_init"},
+        {"backend": "naive", "num_heads": 4, "conv_kernel_size": 2, "recurrent_init": "standard"},
+    ],
     "xl-attention": [
         {"backend": "sdpa", "positional": "alibi", "mem_len": 9},
         {"backend": "naive", "positional": "none", "mem_len": 64},
@@ -244,6 +252,6 @@ def test_bad_inputs_say_what_was_expected(case):
 
 def test_unknown_mixer_lists_choices():
     with pytest.raises(
-        KeyError, match="choose from: attention, gru, lstm, mlstm, performer, rnn, xl-attention"
+        KeyError, match="choose from: attention, gru, lstm, mlstm, performer, rnn, slstm, xl-attention"
     ):
         build_mixer("lstn", D)

@@ -7,6 +7,7 @@ from seqlab.mixers.lstm import LSTMConfig, LSTMMixer, LSTMState
 from seqlab.mixers.mlstm import MLSTMConfig, MLSTMMixer, MLSTMState
 from seqlab.mixers.performer import PerformerConfig, PerformerMixer, PerformerState
 from seqlab.mixers.rnn import RNNConfig, RNNMixer, RNNState
+from seqlab.mixers.slstm import SLSTMConfig, SLSTMMixer, SLSTMState
 from seqlab.mixers.xl_attention import SegmentMemory, XLAttentionConfig, XLAttentionMixer
 
 __all__ = [
@@ -31,6 +32,9 @@ __all__ = [
     "RNNMixer",
     "RNNState",
     "RecurrentMixer",
+    "SLSTMConfig",
+    "SLSTMMixer",
+    "SLSTMState",
     "SegmentMemory",
     "XLAttentionConfig",
     "XLAttentionMixer",
