@@ -122,3 +122,38 @@ def test_hybrid_trains_as_a_classifier_and_as_an_encoder_of_real_valued_sequence
     task = {"name": "adding", "length": 10, "test_length": 12, "val_size": 128}
     adding = _train(tmp_path / "adding", task, "lstm-transformer", 150, lr=1e-2)
     assert adding["val_mse"] < 0.1  # always answering the mean 1.0 scores ≈ 0.167
+
+
+def test_imports_an_official_xlstm_language_model():
+    """An official ``xLSTMLMModel`` (xlstm 2.0.6, CPU: sLSTM ``backend="vanilla"``,
+    ``dtype="float32"``; two blocks of width 32, the sLSTM at index 1 with its gated FFN,
+    context_length 16) copied into a SequenceModel gives the same logits within 1e-4."""
+    xlstm = pytest.importorskip("xlstm")
+    from seqlab.interop.xlstm import load_official_lm
+
+    torch.manual_seed(0)
+    slstm = xlstm.sLSTMLayerConfig(num_heads=4, backend="vanilla", dtype="float32")
+    config = xlstm.xLSTMLMModelConfig(
+        vocab_size=V,
+        embedding_dim=32,
+        num_blocks=2,
+        slstm_at=[1],
+        context_length=16,
+        mlstm_block=xlstm.mLSTMBlockConfig(mlstm=xlstm.mLSTMLayerConfig(num_heads=4)),
+        slstm_block=xlstm.sLSTMBlockConfig(slstm=slstm, feedforward=xlstm.FeedForwardConfig(proj_factor=1.3)),
+    )
+    official = xlstm.xLSTMLMModel(config).eval()
+    with torch.no_grad():  # move every parameter away from its special init
+        for p in official.parameters():
+            p.add_(torch.randn_like(p) * 0.1)
+    ours = ModelConfig(
+        d_model=32,
+        layer_types=["mlstm", "slstm"],
+        mixers={"mlstm": {"num_heads": 4}, "slstm": {"num_heads": 4}},
+        ffn_by_type={"slstm": {"d_ff": 64, "activation": "geglu", "bias": False}},
+    )
+    model = load_official_lm(SequenceModel(ours, LM).eval(), official)
+    x = torch.randint(0, V, (2, 16))
+    with torch.no_grad():
+        want, got = official(x), model(x)[0]
+    assert (got - want).abs().max() <= 1e-4 * want.abs().max()
