@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from seqlab.errors import ConfigError
+from seqlab.interop._copy import copy_into
 from seqlab.mixers.mlstm import MLSTMMixer
 
 # official name -> ours
@@ -45,32 +46,9 @@ def load_official_mlstm_layer(ours: MLSTMMixer, official: nn.Module) -> MLSTMMix
     proj_factor=pf, qkv_block_size=bs, conv_kernel_size=ks, bias=bias)`` and the same d_model.
     Every parameter of both modules must be matched, with the same shape, or this raises.
     """
-    copy_parameters(ours, official, MLSTM_NAMES, RESIDUAL_WEIGHTS)
-    return ours
-
-
-def copy_parameters(ours: nn.Module, official: nn.Module, names: dict[str, str], residual: set[str]) -> None:
-    """Copy ``official``'s parameters into ``ours`` by the name map; all must be used, shapes equal."""
     theirs = dict(official.named_parameters())
-    mine = dict(ours.named_parameters())
-    unmapped = sorted(set(theirs) - set(names))
-    if unmapped:
-        raise ConfigError(f"official module has parameters seqlab does not know: {', '.join(unmapped)}")
-    used = set()
-    for their_name, tensor in theirs.items():
-        my_name = names[their_name]
-        if my_name not in mine:
-            raise ConfigError(
-                f"official parameter {their_name} has no counterpart {my_name} here (bias setting?)"
-            )
-        value = tensor + 1 if their_name in residual else tensor
-        if mine[my_name].shape != value.shape:
-            raise ConfigError(
-                f"{their_name} {tuple(value.shape)} does not fit {my_name} {tuple(mine[my_name].shape)}: "
-                "build the seqlab module with the official module's widths and heads"
-            )
-        mine[my_name].copy_(value)
-        used.add(my_name)
-    missing = sorted(set(mine) - used)
-    if missing:
-        raise ConfigError(f"no official value for {', '.join(missing)} (bias or kernel settings differ?)")
+    if unknown := sorted(set(theirs) - set(MLSTM_NAMES)):
+        raise ConfigError(f"official mLSTM layer has parameters seqlab does not know: {', '.join(unknown)}")
+    values = {MLSTM_NAMES[name]: t + 1 if name in RESIDUAL_WEIGHTS else t for name, t in theirs.items()}
+    copy_into(ours, values)
+    return ours

@@ -15,9 +15,10 @@ Nothing here imports ``xlstm``; the official module is only read.
 from __future__ import annotations
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 
 from seqlab.errors import ConfigError
+from seqlab.interop._copy import copy_into
 from seqlab.mixers.slstm import SLSTMMixer
 
 # official name -> ours, for the parameters that are copied as they are
@@ -56,7 +57,7 @@ def load_official_slstm_layer(ours: SLSTMMixer, official: nn.Module) -> SLSTMMix
     values["bias"] = cell._bias_int2ext(cell._bias)  # (NH, 4, DH)
     weight = official.group_norm.weight
     values["norm.weight"] = 1 + weight if weight is not None else torch.ones(ours.d_model)
-    _copy(ours, values)
+    copy_into(ours, values)
     return ours
 
 
@@ -67,19 +68,3 @@ def _present(official: nn.Module) -> list[tuple[str, str]]:
     if unknown := sorted(names - known):
         raise ConfigError(f"official sLSTM layer has parameters seqlab does not know: {', '.join(unknown)}")
     return [(name, ours) for name, ours in SLSTM_NAMES.items() if name in names]
-
-
-def _copy(ours: nn.Module, values: dict[str, Tensor]) -> None:
-    mine = dict(ours.named_parameters())
-    missing = sorted(set(mine) - set(values))
-    if missing:
-        raise ConfigError(f"no official value for {', '.join(missing)} (conv kernel size differs?)")
-    for name, value in values.items():
-        if name not in mine:
-            raise ConfigError(f"official layer has {name} but ours does not (conv kernel size differs?)")
-        if mine[name].shape != value.shape:
-            raise ConfigError(
-                f"official {name} {tuple(value.shape)} does not fit ours {tuple(mine[name].shape)}: "
-                "build the seqlab mixer with the official layer's width and num_heads"
-            )
-        mine[name].copy_(value)
