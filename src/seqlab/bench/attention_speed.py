@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from seqlab.bench.memory import median_time, peak_extra_memory, spawn
+from seqlab.bench.memory import measure, spawn
 from seqlab.bench.timing import interleaved_times
 from seqlab.layers.self_attention import SelfAttentionConfig, build_self_attention
 from seqlab.mixers import build_mixer
@@ -155,12 +155,7 @@ def run_child(spec: dict) -> dict:
     layer = _build_case(spec["case"], spec["T"], spec["d_model"], spec["heads"])
     layer(torch.randn(1, 16, spec["d_model"], requires_grad=True)).sum().backward()  # lazy inits
     x = torch.randn(spec["batch"], spec["T"], spec["d_model"], requires_grad=True)
-
-    def step() -> None:
-        x.grad = None
-        layer(x).sum().backward()
-
-    return median_time(step, spec["repeats"]) if spec["mode"] == "time" else peak_extra_memory(step)
+    return measure(layer, x, spec["mode"], spec["repeats"])
 
 
 def memory(args: argparse.Namespace) -> list[dict]:

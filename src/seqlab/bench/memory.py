@@ -66,6 +66,16 @@ def median_time(step: Callable[[], object], repeats: int) -> dict:
     return {"time_s": statistics.median(times)}
 
 
+def measure(layer: Callable, x, mode: str, repeats: int) -> dict:
+    """Forward + backward of ``layer(x).sum()``: its median time (``mode="time"``) or peak memory."""
+
+    def step() -> None:
+        x.grad = None
+        layer(x).sum().backward()
+
+    return median_time(step, repeats) if mode == "time" else peak_extra_memory(step)
+
+
 def spawn(module: str, spec: dict, *, memory: bool, timeout: float) -> dict:
     """Run ``python -m module --child SPEC`` and parse its last stdout line as JSON.
 

@@ -15,12 +15,11 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-from collections.abc import Callable
 
 import torch
 from torch import nn
 
-from seqlab.bench.timing import interleaved_times
+from seqlab.bench.timing import fwd_bwd, interleaved_times
 from seqlab.nn import LSTM
 
 
@@ -54,16 +53,6 @@ def _cases(size: int) -> dict[str, nn.Module]:
     }
 
 
-def _fwd_bwd(module: nn.Module, x: torch.Tensor) -> Callable[[], None]:
-    def run() -> None:
-        out = module(x)
-        out = out[0] if isinstance(out, tuple) else out
-        out.sum().backward()
-        module.zero_grad(set_to_none=True)
-
-    return run
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=32)
@@ -74,7 +63,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     torch.manual_seed(0)
     x = torch.randn(args.batch, args.time, args.size)
-    runs = {name: _fwd_bwd(m.train(), x) for name, m in _cases(args.size).items()}
+    runs = {name: fwd_bwd(m.train(), x) for name, m in _cases(args.size).items()}
     times = interleaved_times(runs, args.repeats)
     tokens = args.batch * args.time
     ref = statistics.median(times["torch.nn.LSTM"])

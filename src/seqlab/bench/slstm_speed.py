@@ -17,12 +17,11 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-from collections.abc import Callable
 
 import torch
 from torch import nn
 
-from seqlab.bench.timing import interleaved_times
+from seqlab.bench.timing import fwd_bwd, interleaved_times
 from seqlab.mixers.slstm import SLSTMMixer
 
 OFFICIAL = "xlstm sLSTMLayer (vanilla)"
@@ -49,16 +48,6 @@ def _cases(size: int, heads: int) -> dict[str, nn.Module]:
     return cases
 
 
-def _fwd_bwd(module: nn.Module, x: torch.Tensor) -> Callable[[], None]:
-    def run() -> None:
-        out = module(x)
-        out = out[0] if isinstance(out, tuple) else out
-        out.sum().backward()
-        module.zero_grad(set_to_none=True)
-
-    return run
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=8)
@@ -78,7 +67,7 @@ def main(argv: list[str] | None = None) -> None:
     result: dict[str, dict[str, dict[str, float]]] = {}
     for T in args.times:
         x = torch.randn(args.batch, T, args.size)
-        times = interleaved_times({n: _fwd_bwd(m.train(), x) for n, m in cases.items()}, args.repeats)
+        times = interleaved_times({n: fwd_bwd(m.train(), x) for n, m in cases.items()}, args.repeats)
         tokens = args.batch * T
         base = statistics.median(times[ref])
         print(f"\nT={T}\n{'case':30s} {'tokens/s':>10s} {'s/iter':>8s} {'vs ' + ref:>32s}")

@@ -29,7 +29,7 @@ from collections.abc import Callable
 
 import torch
 
-from seqlab.bench.memory import median_time, peak_extra_memory, spawn
+from seqlab.bench.memory import measure, spawn
 
 MODULE = "seqlab.bench.xlstm_speed"
 HEADS = 4
@@ -83,12 +83,7 @@ def run_child(spec: dict) -> dict:
     torch.manual_seed(0)
     layer = CASES[spec["case"]](spec["d_model"], spec["T"])
     x = torch.randn(spec["batch"], spec["T"], spec["d_model"], requires_grad=True)
-
-    def step() -> None:
-        x.grad = None
-        layer(x).sum().backward()
-
-    return median_time(step, spec["repeats"]) if spec["mode"] == "time" else peak_extra_memory(step)
+    return measure(layer, x, spec["mode"], spec["repeats"])
 
 
 def blocks(args: argparse.Namespace) -> list[dict]:
