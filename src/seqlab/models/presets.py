@@ -52,9 +52,14 @@ def transformer() -> dict[str, Any]:
 def _xlstm(layer_types: list[str], d_model: int = 128) -> dict[str, Any]:
     """xLSTM blocks as the paper stacks them: pre-norm residual; mLSTM blocks without an FFN
     (their layer up-projects inside), sLSTM blocks followed by a gated GeLU FFN of ~4/3·D
-    (the official 1.3·D rounded up to a multiple of 64), no biases; no positional encoding."""
+    (the official 1.3·D rounded up to a multiple of 64), no biases; no positional encoding. The
+    sLSTM recurrent matrices start U(±1/√D), not at the official zero (BENCHMARKS.md, parity)."""
     d_ff = -(-13 * d_model // 640) * 64
-    mixers = {"mlstm": {"num_heads": 4, "init_depth": len(layer_types)}, "slstm": {"num_heads": 4}}
+    mixers = {
+        "mlstm": {"num_heads": 4, "init_depth": len(layer_types)},
+        # R = 0 (the official default) leaves parity at chance for 600 steps; U(±1/√D) solves it
+        "slstm": {"num_heads": 4, "recurrent_init": "standard"},
+    }
     return {
         "d_model": d_model,
         "layer_types": layer_types,
