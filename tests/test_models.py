@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from checks import assert_prefill_then_steps_equals_forward
 from seqlab.errors import ConfigError, ShapeError
 from seqlab.models import ModelConfig, SequenceModel, filter_logits
 from seqlab.spec import IOSpec
@@ -24,17 +25,7 @@ def _lm(layer_types=("lstm", "gru", "rnn"), **kw):
 def test_prefill_then_steps_equals_forward(d_ff, layers, positional):
     model = _lm(layers, d_ff=d_ff, positional=positional)
     x = torch.randint(0, V, (2, 10))
-    full, final = model(x)
-    logits, state = model(x[:, :4])
-    outs = [logits]
-    for t in range(4, 10):
-        step_logits, state = model.step(x[:, t], state)
-        outs.append(step_logits[:, None])
-    torch.testing.assert_close(torch.cat(outs, 1), full, atol=1e-5, rtol=1e-5)
-    assert torch.equal(state.position, final.position)
-    for a, b in zip(state.blocks, final.blocks, strict=True):
-        for ta, tb in zip(a, b, strict=True):
-            torch.testing.assert_close(ta, tb, atol=1e-5, rtol=1e-5)
+    assert_prefill_then_steps_equals_forward(model, x, 4, atol=1e-5, rtol=1e-5)
 
 
 def test_greedy_generation_is_deterministic_and_matches_argmax_chain():

@@ -11,6 +11,7 @@ import sys
 import pytest
 import torch
 
+from checks import assert_incremental_decoding_equals_teacher_forcing
 from seqlab.config import from_dict, to_dict
 from seqlab.errors import ConfigError, ShapeError
 from seqlab.layers.rnn_attention import DecoderCell
@@ -158,18 +159,9 @@ def _batch(B=3, S=7, T=6):
 def test_step_decoding_equals_teacher_forcing(cell, attention, feed):
     model = _model(cell=cell, attention=attention, input_feed=feed)
     source, inputs, source_mask = _batch()
-    full, _ = model(source, inputs, source_mask=source_mask)  # (B, T, V)
-    state = model.start(source, source_mask)
-    steps = []
-    for t in range(inputs.shape[1]):
-        logits, state = model.step(inputs[:, t], state)
-        steps.append(logits)
-    torch.testing.assert_close(torch.stack(steps, 1), full, atol=1e-12, rtol=1e-10)
+    tol = {"atol": 1e-12, "rtol": 1e-10}
+    state = assert_incremental_decoding_equals_teacher_forcing(model, source, inputs, source_mask, **tol)
     assert state.position.tolist() == [6, 6, 6]
-    # a split decode with the carried state equals it too
-    a, state = model.decode(inputs[:, :4], model.start(source, source_mask))
-    b, _ = model.decode(inputs[:, 4:], state)
-    torch.testing.assert_close(torch.cat([a, b], 1), full, atol=1e-12, rtol=1e-10)
 
 
 ENCODERS = [

@@ -8,6 +8,7 @@ from typing import NamedTuple
 import pytest
 import torch
 
+from checks import assert_incremental_decoding_equals_teacher_forcing
 from seqlab.errors import ConfigError, ShapeError, UnknownNameError
 from seqlab.layers.feedforward import FeedForward
 from seqlab.models import MODELS, ModelConfig, Seq2SeqConfig, SequenceModel, TransformerSeq2Seq, parse_model
@@ -50,18 +51,9 @@ VARIANTS = [
 def test_incremental_decoding_equals_teacher_forcing(kw):
     model = _model(**kw)
     source, inputs, source_mask = _batch()
-    full, _ = model(source, inputs, source_mask=source_mask)  # (B, T, V)
-    state = model.start(source, source_mask)
-    steps = []
-    for t in range(inputs.shape[1]):
-        logits, state = model.step(inputs[:, t], state)
-        steps.append(logits)
-    torch.testing.assert_close(torch.stack(steps, 1), full, atol=1e-10, rtol=1e-10)
-    # a split decode with the carried caches equals it too
-    state = model.start(source, source_mask)
-    a, state = model.decode(inputs[:, :4], state)
-    b, _ = model.decode(inputs[:, 4:], state)
-    torch.testing.assert_close(torch.cat([a, b], 1), full, atol=1e-10, rtol=1e-10)
+    assert_incremental_decoding_equals_teacher_forcing(
+        model, source, inputs, source_mask, atol=1e-10, rtol=1e-10
+    )
 
 
 def test_source_padding_and_batch_independence():

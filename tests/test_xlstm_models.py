@@ -9,6 +9,7 @@ import json
 import pytest
 import torch
 
+from checks import assert_prefill_then_steps_equals_forward
 from seqlab.config import from_dict, to_dict
 from seqlab.errors import ConfigError, UnknownNameError
 from seqlab.models import MODELS, ModelConfig, SequenceModel, parse_model
@@ -75,16 +76,7 @@ def test_prefill_then_steps_equals_forward_and_padding_is_invisible(preset):
     torch.manual_seed(0)
     model = SequenceModel(_small(preset), LM).double().eval()
     x = torch.randint(0, V, (3, 12))
-    full, final = model(x)
-    logits, state = model(x[:, :5])
-    outs = [logits]
-    for t in range(5, 12):
-        step_logits, state = model.step(x[:, t], state)
-        outs.append(step_logits[:, None])
-    torch.testing.assert_close(torch.cat(outs, 1), full)
-    for a, b in zip(state.blocks, final.blocks, strict=True):
-        for ta, tb in zip(a, b, strict=True):
-            torch.testing.assert_close(ta, tb)
+    assert_prefill_then_steps_equals_forward(model, x, 5)
     lengths = [12, 7, 3]
     mask = torch.arange(12)[None] < torch.tensor(lengths)[:, None]
     padded, _ = model(torch.where(mask, x, 0), mask=mask)

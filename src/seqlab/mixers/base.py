@@ -14,6 +14,7 @@ and is registered by name in :data:`MIXERS` with its config dataclass as ``mixer
 
 from __future__ import annotations
 
+import math
 from typing import Any, ClassVar, NamedTuple
 
 import torch
@@ -55,12 +56,29 @@ class Mixer(nn.Module):
         return y[:, 0], state
 
     def state_size(self, T: int = 1) -> int:
-        """Floats of state carried per sequence after T tokens (constant in T for recurrent mixers)."""
-        return sum(t.shape[-1] for t in self.init_state(1))
+        """Floats of state carried per sequence after T tokens (constant in T for recurrent mixers;
+        a cache that grows with T overrides this)."""
+        return sum(math.prod(shape[1:]) for shape in self.state_shapes(1))
 
     def state_row(self, state: NamedTuple, b: int) -> tuple[Tensor, ...]:
         """Row b of a batched state, in a form comparable with the state of that row run alone."""
         return tuple(t[b] for t in state)
+
+    def state_shapes(self, batch_size: int) -> tuple[tuple[int, ...], ...]:
+        """Shapes of the state's tensors for a batch (constant-size states; a KV cache overrides)."""
+        return tuple(tuple(t.shape) for t in self.init_state(batch_size))
+
+    def _check_state(self, state: NamedTuple, B: int) -> NamedTuple:
+        """A state of this mixer's type with the shapes :meth:`state_shapes` gives, else ShapeError."""
+        want = self.state_shapes(B)
+        got = tuple(tuple(t.shape) for t in state) if isinstance(state, tuple) else None
+        if not isinstance(state, self.State) or got != want:
+            fields = ", ".join(self.State._fields)
+            raise ShapeError(
+                f"{type(self).__name__}: expected state {self.State.__name__}({fields}) of shapes {want}, "
+                f"got {got or type(state).__name__}"
+            )
+        return state
 
     def _check_x(self, x: Tensor) -> tuple[int, int]:
         if x.dim() != 3 or x.shape[-1] != self.d_model:
@@ -129,15 +147,3 @@ class RecurrentMixer(Mixer):
         y, final = self.layer(x, hx, mask=mask)
         final = final if isinstance(final, tuple) else (final,)
         return y, self.State(*(f[0] for f in final))
-
-    def _check_state(self, state: NamedTuple, B: int) -> None:
-        if not isinstance(state, tuple) or len(state) != len(self.State._fields):
-            raise ShapeError(
-                f"{type(self).__name__}: expected a {self.State.__name__}, got {type(state).__name__}"
-            )
-        for name, t in zip(self.State._fields, state, strict=True):
-            if tuple(t.shape) != (B, self.d_model):
-                raise ShapeError(
-                    f"{type(self).__name__}: expected state.{name} of shape ({B}, {self.d_model}), "
-                    f"got {tuple(t.shape)}"
-                )

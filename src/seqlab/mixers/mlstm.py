@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from seqlab.config import check_positive, check_range
-from seqlab.errors import ConfigError, ShapeError
+from seqlab.errors import ConfigError
 from seqlab.layers import CausalConv1d, HeadwiseLinear, MultiHeadNorm
 from seqlab.mixers.base import MIXERS, Mixer
 from seqlab.ops.mlstm import MLSTMCellState, mlstm_chunkwise, mlstm_parallel, mlstm_recurrent, zero_state
@@ -143,11 +143,6 @@ class MLSTMMixer(Mixer):
         cell = zero_state(batch_size, self.num_heads, self.head_dim, self.head_dim, p)
         return MLSTMState(*cell, self.conv.init_state(batch_size, p))
 
-    def state_size(self, T: int = 1) -> int:
-        """Floats per sequence, constant in T: H·(K² + K + 1) + (kernel − 1)·I."""
-        H, K = self.num_heads, self.head_dim
-        return H * (K * K + K + 1) + max(self.config.conv_kernel_size - 1, 0) * self.inner
-
     def forward(self, x: Tensor, state: MLSTMState | None = None, *, mask: Tensor | None = None):
         """x (B, T, D) -> (y (B, T, D), state after the T steps); y is 0 at padded steps."""
         B, T = self._check_x(x)
@@ -186,15 +181,6 @@ class MLSTMMixer(Mixer):
             return mlstm_parallel(q, k, v, i_pre, log_f, state)
         return mlstm_chunkwise(q, k, v, i_pre, log_f, state, self.config.chunk_size)
 
-    def _check_state(self, state: MLSTMState, B: int) -> MLSTMState:
-        H, K = self.num_heads, self.head_dim
-        want = MLSTMState(
-            (B, H, K, K), (B, H, K), (B, H), (B, max(self.config.conv_kernel_size - 1, 0), self.inner)
-        )
-        got = tuple(tuple(t.shape) for t in state) if isinstance(state, tuple) else None
-        if not isinstance(state, MLSTMState) or got != tuple(want):
-            raise ShapeError(
-                f"mlstm: expected state MLSTMState(C, n, m, conv) of shapes {tuple(want)}, "
-                f"got {got or type(state).__name__}"
-            )
-        return state
+    def state_shapes(self, batch_size: int) -> tuple[tuple[int, ...], ...]:
+        H, K, B = self.num_heads, self.head_dim, batch_size
+        return (B, H, K, K), (B, H, K), (B, H), (B, max(self.config.conv_kernel_size - 1, 0), self.inner)

@@ -98,10 +98,6 @@ class PerformerMixer(Mixer):
         M = self.config.num_features
         return PerformerState(*init_favor_state(batch_size, self.num_heads, M, self.head_dim, p))
 
-    def state_size(self, T: int = 1) -> int:
-        """Floats per sequence, constant in T: H·(M·K + M + 1)."""
-        return self.num_heads * (self.config.num_features * (self.head_dim + 1) + 1)
-
     def forward(self, x: Tensor, state: PerformerState | None = None, *, mask: Tensor | None = None):
         """x (B, T, D) -> (y (B, T, D), state after the T tokens); padded tokens give zeros."""
         B, T = self._check_x(x)
@@ -123,17 +119,6 @@ class PerformerMixer(Mixer):
         y = self.out(y.transpose(1, 2).reshape(B, T, self.d_model)) * real[..., None]  # (B, T, D)
         return y, PerformerState(*new)
 
-    def _check_state(self, state: PerformerState, B: int) -> PerformerState:
-        H, M, K = self.num_heads, self.config.num_features, self.head_dim
-        if (
-            not isinstance(state, PerformerState)
-            or tuple(state.S.shape) != (B, H, M, K)
-            or tuple(state.z.shape) != (B, H, M)
-            or tuple(state.m.shape) != (B, H)
-        ):
-            shapes = [tuple(t.shape) for t in state] if isinstance(state, tuple) else type(state).__name__
-            raise ShapeError(
-                f"performer: expected state PerformerState(S ({B}, {H}, {M}, {K}), z ({B}, {H}, {M}), "
-                f"m ({B}, {H})), got {shapes}"
-            )
-        return state
+    def state_shapes(self, batch_size: int) -> tuple[tuple[int, ...], ...]:
+        B, H, M, K = batch_size, self.num_heads, self.config.num_features, self.head_dim
+        return (B, H, M, K), (B, H, M), (B, H)

@@ -42,7 +42,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from seqlab.config import check_positive, check_range
-from seqlab.errors import ConfigError, ShapeError
+from seqlab.errors import ConfigError
 from seqlab.layers import CausalConv1d, HeadwiseLinear, MultiHeadNorm
 from seqlab.mixers.base import MIXERS, Mixer
 from seqlab.ops.slstm import SLSTMCellState, slstm_fused, slstm_naive
@@ -157,10 +157,6 @@ class SLSTMMixer(Mixer):
         zeros = [p.new_zeros(batch_size, self.d_model) for _ in range(4)]
         return SLSTMState(*zeros, self.conv.init_state(batch_size, p))
 
-    def state_size(self, T: int = 1) -> int:
-        """Floats per sequence, constant in T: 4·D (h, c, n, m) + (k − 1)·D (conv)."""
-        return (4 + max(self.config.conv_kernel_size - 1, 0)) * self.d_model
-
     def forward(self, x: Tensor, state: SLSTMState | None = None, *, mask: Tensor | None = None):
         """x (B, T, D) -> (y (B, T, D), state after the T steps); y is 0 at padded steps."""
         B, T = self._check_x(x)
@@ -210,13 +206,6 @@ class SLSTMMixer(Mixer):
             gx = torch.cat([g_if, g_zo], -1)  # (NH, T·B, 4·DH)
         return gx.view(NH, T, B, 4, DH).permute(2, 1, 0, 3, 4)  # (B, T, NH, 4, DH)
 
-    def _check_state(self, state: SLSTMState, B: int) -> SLSTMState:
-        D = self.d_model
-        want = SLSTMState((B, D), (B, D), (B, D), (B, D), (B, max(self.config.conv_kernel_size - 1, 0), D))
-        got = tuple(tuple(t.shape) for t in state) if isinstance(state, tuple) else None
-        if not isinstance(state, SLSTMState) or got != tuple(want):
-            raise ShapeError(
-                f"slstm: expected state SLSTMState(h, c, n, m, conv) of shapes {tuple(want)}, "
-                f"got {got or type(state).__name__}"
-            )
-        return state
+    def state_shapes(self, batch_size: int) -> tuple[tuple[int, ...], ...]:
+        B, D = batch_size, self.d_model
+        return (B, D), (B, D), (B, D), (B, D), (B, max(self.config.conv_kernel_size - 1, 0), D)

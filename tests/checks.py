@@ -1,0 +1,45 @@
+"""Equivalence checks several test files share: cached step-by-step decoding == one full forward."""
+
+from __future__ import annotations
+
+import torch
+
+
+def assert_states_close(a, b, **tol) -> None:
+    """Two (nested) states: same structure, tensors close."""
+    if isinstance(a, torch.Tensor):
+        torch.testing.assert_close(a, b, **tol)
+        return
+    assert len(a) == len(b)
+    for x, y in zip(a, b, strict=True):
+        assert_states_close(x, y, **tol)
+
+
+def assert_prefill_then_steps_equals_forward(model, x: torch.Tensor, prefill: int, **tol) -> None:
+    """A language model: forward on x[:, :prefill] then ``step`` per token == forward on x, logits
+    and final state (positions included)."""
+    full, final = model(x)
+    logits, state = model(x[:, :prefill])
+    outs = [logits]
+    for t in range(prefill, x.shape[1]):
+        step_logits, state = model.step(x[:, t], state)
+        outs.append(step_logits[:, None])
+    torch.testing.assert_close(torch.cat(outs, 1), full, **tol)
+    assert torch.equal(state.position, final.position)
+    assert_states_close(state.blocks, final.blocks, **tol)
+
+
+def assert_incremental_decoding_equals_teacher_forcing(model, source, inputs, source_mask, **tol):
+    """An encoder-decoder: ``start`` + ``step`` per target token, and a split ``decode`` with the
+    carried state, == the teacher-forced forward. Returns the final step state."""
+    full, _ = model(source, inputs, source_mask=source_mask)  # (B, T, V)
+    state = model.start(source, source_mask)
+    steps = []
+    for t in range(inputs.shape[1]):
+        logits, state = model.step(inputs[:, t], state)
+        steps.append(logits)
+    torch.testing.assert_close(torch.stack(steps, 1), full, **tol)
+    a, carried = model.decode(inputs[:, :4], model.start(source, source_mask))
+    b, _ = model.decode(inputs[:, 4:], carried)
+    torch.testing.assert_close(torch.cat([a, b], 1), full, **tol)
+    return state
