@@ -47,6 +47,11 @@ class AddingTask(Task):
     train_defaults = {"steps": 2000, "batch_size": 64, "lr": 3e-3, "eval_every": 500}
     io = IOSpec(output_dim=1, input_dim=2)
 
+    @property
+    def train_length(self) -> int:
+        """Every training sequence has ``length`` steps (no padding)."""
+        return self.config.length
+
     def make_batch(self, batch_size: int, length: int, generator: torch.Generator) -> Batch:
         B, T, half = batch_size, length, length // 2
         values = torch.rand(B, T, generator=generator)

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from seqlab.config import from_dict
+from seqlab.errors import ConfigError
 from seqlab.registry import Registry
 from seqlab.spec import IOSpec
 
@@ -73,6 +74,7 @@ class Task:
     train_defaults: ClassVar[dict[str, Any]] = {}
     primary_metric: ClassVar[str] = "val_loss"
     io: IOSpec
+    train_length: int  # padded tokens of the longest training sequence (defined by each task)
 
     def __init__(self, config: Any = None, seed: int = 0) -> None:
         self.config = from_dict(self.Config, config if config is not None else {})
@@ -80,6 +82,38 @@ class Task:
 
     def train_batch(self, batch_size: int, generator: torch.Generator) -> Batch:
         raise NotImplementedError
+
+    def train_batch_tokens(self, max_tokens: int, generator: torch.Generator) -> Batch:
+        """A training batch of at most ``max_tokens`` padded tokens: ``B · T ≤ max_tokens``.
+
+        This default serves fixed-length tasks: ``B = max_tokens // train_length`` sequences
+        from :meth:`train_batch`, e.g. ``max_tokens=1000`` with ``train_length=128`` gives
+        B = 7 (896 tokens). Variable-length tasks override it with length bucketing
+        (:class:`~seqlab.tasks.lengths.LengthGeneralisationTask`).
+
+        Raises:
+            ConfigError: ``max_tokens`` is not positive or is smaller than one training
+                sequence, or the task defines no ``train_length`` (use ``train.batch_size``).
+        """
+        return self.train_batch(max_tokens // self.check_token_budget(max_tokens), generator)
+
+    def check_token_budget(self, max_tokens: int) -> int:
+        """``train_length`` after checking that ``max_tokens`` holds at least one training sequence."""
+        name = next((n for n in TASKS if TASKS.get(n) is type(self)), type(self).__name__)
+        length = getattr(self, "train_length", None)
+        if length is None:
+            raise ConfigError(
+                f"task {name!r} has no train_length, so it cannot size batches by a token budget; "
+                "set train.batch_size instead of train.batch_tokens"
+            )
+        if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens <= 0:
+            raise ConfigError(f"train.batch_tokens: expected a positive integer, got {max_tokens!r}")
+        if max_tokens < length:
+            raise ConfigError(
+                f"train.batch_tokens={max_tokens} is smaller than one training sequence of task "
+                f"{name!r} ({length} tokens); use at least {length}"
+            )
+        return length
 
     def loss(self, outputs: Tensor, batch: Batch, label_smoothing: float = 0.0) -> Tensor:
         """Mean cross-entropy over scored positions (``Σ mask·L / Σ mask``), optionally against

@@ -46,6 +46,10 @@ class CopyTask(LengthGeneralisationTask):
         self.sep, self.blank = S, S + 1
         self.io = IOSpec(output_dim=S, vocab_size=S + 2)
 
+    def sequence_tokens(self, n: int) -> int:
+        """``x SEP blanks``: 2n + 1 tokens."""
+        return 2 * n + 1
+
     def make_batch(self, lengths: Tensor, generator: torch.Generator) -> Batch:
         """Strings of lengths n (B,) laid out as ``x SEP blanks`` (length 2n+1), right-padded."""
         B, n_max = len(lengths), int(lengths.max())

@@ -105,6 +105,12 @@ class MaskedLMTask(Task):
         V = n + len(SPECIALS)
         self.io = IOSpec(output_dim=V + (2 if c.next_sentence else 0), vocab_size=V)
 
+    @property
+    def train_length(self) -> int:
+        """``[CLS] window [SEP]`` is seq_len tokens; ``[CLS] A [SEP] B [SEP]`` is 2·⌊(seq_len − 3)/2⌋ + 3."""
+        c = self.config
+        return 2 * ((c.seq_len - 3) // 2) + 3 if c.next_sentence else c.seq_len
+
     def make_batch(self, data: Tensor, batch_size: int, generator: torch.Generator) -> Batch:
         c, B = self.config, batch_size
         if not c.next_sentence:

@@ -32,6 +32,10 @@ class ParityTask(LengthGeneralisationTask):
     train_defaults = {"steps": 600, "batch_size": 64, "lr": 3e-3, "warmup_steps": 50, "eval_every": 200}
     io = IOSpec(output_dim=2, vocab_size=2)
 
+    def sequence_tokens(self, n: int) -> int:
+        """A string of n bits is n tokens."""
+        return n
+
     def make_batch(self, lengths: Tensor, generator: torch.Generator) -> Batch:
         """Random bit strings of the given lengths (B,), padded to the longest."""
         B, T = len(lengths), int(lengths.max())

@@ -57,6 +57,15 @@ class TransductionTask(LengthGeneralisationTask):
         """symbols (B, S) with the first n of each row real -> targets (B, S), first n real."""
         raise NotImplementedError
 
+    def sequence_tokens(self, n: int) -> int:
+        """Source + target: n source tokens and n + 1 decoder tokens (BOS y / y EOS) = 2n + 1.
+
+        Source + target, not max(source, target) as fairseq counts: the encoder and the decoder
+        both hold activations, so a batch costs ``B · (S + T)`` token slots — and a budget then
+        buys the same batch as the decoder-only ``copy`` layout ``x SEP blanks`` (also 2n + 1).
+        """
+        return 2 * n + 1
+
     def make_batch(self, lengths: Tensor, generator: torch.Generator) -> Batch:
         B, n_max = len(lengths), int(lengths.max())
         symbols = torch.randint(0, self.config.num_symbols, (B, n_max), generator=generator)
