@@ -1,4 +1,4 @@
-"""``seqlab`` command line: list, train, generate.
+"""``seqlab`` command line: list, train (and resume), generate, gradients.
 
 Errors in user input print one line ``error: ...`` to stderr and exit with status 2
 (``--debug`` shows the traceback instead).
@@ -81,6 +81,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", type=Path, help="run directory (default runs/<task>-<model>-<time>)")
     p.add_argument("--overwrite", action="store_true", help="allow an existing, non-empty run directory")
+    p.add_argument(
+        "--resume",
+        type=Path,
+        metavar="RUN_DIR",
+        help="continue the run in RUN_DIR from its newest good checkpoint (config from RUN_DIR; "
+        "--set may change train.* values)",
+    )
     p.add_argument("--json", action="store_true", help="print the final metrics as one JSON line last")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=cmd_train)
@@ -103,6 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--beam", type=int, default=0, help="beam search of this width instead of sampling")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_generate)
+
+    from seqlab.cli import gradients
+
+    gradients.add_parser(sub, common)
     return parser
 
 
@@ -164,19 +175,22 @@ def resolve_config(
 
 def cmd_train(args: argparse.Namespace) -> int:
     from seqlab.training import train
-    from seqlab.training.trainer import clear_run_dir
 
-    config = resolve_config(args.task, args.model, args.config, args.overrides)
-    model_name = args.model or ("config" if args.config else "lstm")
-    out = args.out or Path("runs") / f"{config.task.name}-{model_name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out} exists and is not a directory")
-    if out.exists() and any(out.iterdir()):
-        if not args.overwrite:
+    if args.resume:
+        config = _resume_config(args)
+        out = args.resume
+    else:
+        config = resolve_config(args.task, args.model, args.config, args.overrides)
+        model_name = args.model or ("config" if args.config else "lstm")
+        out = args.out or Path("runs") / f"{config.task.name}-{model_name}-{time.strftime('%Y%m%d-%H%M%S')}"
+        if out.exists() and not out.is_dir():
+            raise ConfigError(f"--out {out} exists and is not a directory")
+        if out.exists() and any(out.iterdir()) and not args.overwrite:
             raise ConfigError(f"run directory {out} is not empty; pass --overwrite or choose another --out")
-        clear_run_dir(out)
     print(f"run directory: {out}", file=sys.stderr)
-    metrics = train(config, out, progress=not args.no_progress)
+    metrics = train(
+        config, out, progress=not args.no_progress, resume=bool(args.resume), overwrite=args.overwrite
+    )
     scalars = {k: v for k, v in metrics.items() if not isinstance(v, dict)}
     if args.json:
         print(json.dumps(metrics))
@@ -184,6 +198,23 @@ def cmd_train(args: argparse.Namespace) -> int:
         for key, value in scalars.items():
             print(f"{key:20s} {value:.4f}" if isinstance(value, float) else f"{key:20s} {value}")
     return 0
+
+
+def _resume_config(args: argparse.Namespace) -> Any:
+    """The saved config of the run to resume, with --set overrides; --task/--model/--config, if
+    given, must describe the same run (checked by the trainer)."""
+    from seqlab.config import apply_overrides, load_file
+    from seqlab.errors import RunDirError
+    from seqlab.training import ExperimentConfig
+
+    saved = args.resume / "config.yaml"
+    if not saved.is_file():
+        raise RunDirError(f"--resume {args.resume}: not a run directory (no config.yaml)")
+    if args.out and args.out.resolve() != args.resume.resolve():
+        raise ConfigError("--resume continues a run in place; do not pass a different --out")
+    if args.task or args.model or args.config:
+        return resolve_config(args.task, args.model, args.config, args.overrides)
+    return ExperimentConfig.from_dict(apply_overrides(load_file(saved), args.overrides))
 
 
 # -- generate -------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from seqlab.data import CharTokenizer, read_text
 from seqlab.errors import ConfigError
 from seqlab.spec import IOSpec
 from seqlab.tasks.base import TASKS, Batch, Predict, Task, bits
+from seqlab.tasks.stream import StreamTask
 
 
 @dataclass
@@ -37,8 +38,8 @@ class CharLMConfig:
 
 
 @TASKS.register("charlm")
-class CharLMTask(Task):
-    """Many-to-many next-token prediction over characters."""
+class CharLMTask(StreamTask, Task):
+    """Many-to-many next-token prediction over characters (random windows, or a stream for TBPTT)."""
 
     Config = CharLMConfig
     primary_metric = "val_bpc"
@@ -73,6 +74,13 @@ class CharLMTask(Task):
         chunk = data[idx]
         inputs, targets = chunk[:, :-1], chunk[:, 1:]
         return Batch(inputs, targets, torch.ones_like(targets, dtype=torch.bool))
+
+    @property
+    def train_length(self) -> int:
+        return self.config.seq_len
+
+    def stream_data(self) -> torch.Tensor:
+        return self.train_data
 
     def train_batch(self, batch_size: int, generator: torch.Generator) -> Batch:
         high = len(self.train_data) - self.config.seq_len - 1

@@ -13,40 +13,110 @@ from seqlab.tasks import TASKS
 
 @dataclass
 class TrainConfig:
-    """Optimisation and evaluation settings of a run.
+    """Optimisation, precision, checkpointing and evaluation settings of a run.
 
-    AdamW(β1=0.9, ``beta2``, ``eps``) with decay groups; ``schedule`` ``cosine`` (warmup + cosine
-    to ``min_lr_ratio``), ``noam`` (the Transformer's, ``lr`` a factor on it) or ``constant``;
-    ``label_smoothing`` ε for classification losses; global-norm clipping (0 = off).
+    Batches: ``batch_size`` sequences per step, or ``batch_tokens`` padded tokens per step
+    (length-bucketed); ``grad_accum`` micro-batches per optimiser step. ``tbptt`` > 0 switches a
+    streaming task (e.g. ``charlm``) to stateful truncated BPTT: consecutive chunks of ``tbptt``
+    steps continue the same rows, the state is carried across them and detached at each chunk
+    boundary; gradients reach back ``tbptt_backprop`` ≥ ``tbptt`` steps (default = ``tbptt``).
+
+    Optimiser ``adamw`` | ``adam`` | ``sgd`` (momentum, Nesterov off) | ``rmsprop`` with decay groups
+    (no decay on biases, norms, embeddings); ``schedule`` ``cosine`` | ``linear`` (warmup, then decay
+    to ``min_lr_ratio``) | ``noam`` (``lr`` a factor on it) | ``constant`` | ``plateau`` (warmup, then
+    ×``plateau_factor`` after ``plateau_patience`` evaluations without improvement of ``metric``).
+
+    Clipping ``clip``: ``norm`` (global L2 norm ≤ ``clip_norm``), ``value`` (each entry in
+    ±``clip_value``), ``adaptive`` (global norm ≤ a running threshold
+    ``thr_t = α·thr_{t−1} + (1−α)·c·‖g_t‖``, α = ``clip_alpha``, c = ``clip_factor``) or ``none``.
+
+    ``precision``: ``fp32``, ``bf16`` (autocast, CPU and CUDA) or ``fp16`` (autocast + GradScaler,
+    CUDA only). ``metric`` / ``metric_mode`` name what ``best`` checkpoints, early stopping
+    (``patience`` evaluations, ``min_delta``) and the plateau schedule track (default: the task's
+    headline metric; ``auto`` maximises accuracies/F1/BLEU and minimises the rest).
     """
 
     steps: int = 1000
     batch_size: int = 32
+    batch_tokens: int = 0
+    grad_accum: int = 1
     eval_batch_size: int = 256
+    tbptt: int = 0
+    tbptt_backprop: int = 0
+    optimizer: Literal["adamw", "adam", "sgd", "rmsprop"] = "adamw"
     lr: float = 3e-3
     weight_decay: float = 0.01
+    beta1: float = 0.9
     beta2: float = 0.99
+    momentum: float = 0.9
     eps: float = 1e-8
-    schedule: Literal["cosine", "noam", "constant"] = "cosine"
+    schedule: Literal["cosine", "linear", "noam", "constant", "plateau"] = "cosine"
     warmup_steps: int = 100
     min_lr_ratio: float = 0.1
+    plateau_factor: float = 0.5
+    plateau_patience: int = 2
     label_smoothing: float = 0.0
+    clip: Literal["norm", "value", "adaptive", "none"] = "norm"
     clip_norm: float = 1.0
+    clip_value: float = 1.0
+    clip_alpha: float = 0.95
+    clip_factor: float = 2.0
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    grad_checkpointing: bool = False
+    compile: bool = False
     eval_every: int = 250
     log_every: int = 25
+    checkpoint_every: int = 0
+    keep_last: int = 2
+    keep_best: bool = True
+    metric: str = ""
+    metric_mode: Literal["auto", "min", "max"] = "auto"
+    patience: int = 0
+    min_delta: float = 0.0
+    on_nonfinite: Literal["skip", "stop"] = "stop"
+    tensorboard: bool = True
+    mlflow: bool = False
     seed: int = 0
+    deterministic: bool = False
     device: str = "cpu"
     threads: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("steps", "batch_size", "eval_batch_size", "lr"):
+        for name in ("steps", "batch_size", "grad_accum", "eval_batch_size", "lr", "eps", "keep_last"):
             check_positive(name, getattr(self, name))
-        for name in ("weight_decay", "warmup_steps", "clip_norm", "eval_every", "log_every", "threads"):
+        for name in (
+            "batch_tokens",
+            "tbptt",
+            "tbptt_backprop",
+            "weight_decay",
+            "warmup_steps",
+            "eval_every",
+            "log_every",
+            "checkpoint_every",
+            "patience",
+            "min_delta",
+            "threads",
+        ):
             check_positive(name, getattr(self, name), allow_zero=True)
+        for name in ("clip_norm", "clip_value", "clip_factor", "plateau_patience"):
+            check_positive(name, getattr(self, name))
         check_range("min_lr_ratio", self.min_lr_ratio, 0.0, 1.0)
-        check_range("beta2", self.beta2, 0.0, 0.999999)
-        check_positive("eps", self.eps)
+        for name in ("beta1", "beta2", "momentum", "clip_alpha"):
+            check_range(name, getattr(self, name), 0.0, 0.999999)
+        check_range("plateau_factor", self.plateau_factor, 1e-6, 1.0)
         check_range("label_smoothing", self.label_smoothing, 0.0, 0.99)
+        if self.tbptt_backprop and self.tbptt_backprop < self.tbptt:
+            raise ConfigError(
+                f"tbptt_backprop: expected >= tbptt ({self.tbptt}) — every chunk's own steps are "
+                f"back-propagated; got {self.tbptt_backprop}"
+            )
+        if self.tbptt_backprop and not self.tbptt:
+            raise ConfigError("tbptt_backprop: needs tbptt > 0 (the chunk length of stateful training)")
+
+    @property
+    def backprop_len(self) -> int:
+        """k2 of TBPTT(k1, k2): how far back gradients reach (= tbptt unless set)."""
+        return self.tbptt_backprop or self.tbptt
 
 
 @dataclass

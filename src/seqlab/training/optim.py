@@ -1,4 +1,4 @@
-"""AdamW with weight-decay groups: decay matrices, not biases, norms or embeddings."""
+"""Optimisers from torch with weight-decay groups: decay matrices, not biases, norms or embeddings."""
 
 from __future__ import annotations
 
@@ -22,7 +22,20 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
-def build_optimizer(
-    model: nn.Module, lr: float, weight_decay: float, beta2: float = 0.99, eps: float = 1e-8
-) -> torch.optim.Optimizer:
-    return torch.optim.AdamW(param_groups(model, weight_decay), lr=lr, betas=(0.9, beta2), eps=eps)
+def build_optimizer(model: nn.Module, train) -> torch.optim.Optimizer:
+    """``train.optimizer`` of a TrainConfig over :func:`param_groups` of ``model``.
+
+    ``adamw`` decouples the decay (Loshchilov & Hutter 2019); ``adam`` and ``rmsprop`` add it to
+    the gradient (L2); ``sgd`` uses heavy-ball ``momentum``.
+    """
+    t = train
+    groups = param_groups(model, t.weight_decay)
+    if t.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=t.lr, betas=(t.beta1, t.beta2), eps=t.eps)
+    if t.optimizer == "adam":
+        return torch.optim.Adam(groups, lr=t.lr, betas=(t.beta1, t.beta2), eps=t.eps)
+    if t.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=t.lr, momentum=t.momentum)
+    if t.optimizer == "rmsprop":
+        return torch.optim.RMSprop(groups, lr=t.lr, alpha=t.beta2, eps=t.eps, momentum=t.momentum)
+    raise AssertionError(f"unreachable: optimizer {t.optimizer!r} passed config validation")

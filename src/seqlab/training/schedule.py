@@ -1,10 +1,13 @@
 """Learning-rate schedules, as multipliers of the base learning rate ``train.lr``.
 
 * ``cosine``: linear warmup then cosine decay to ``min_lr_ratio · lr``;
+* ``linear``: linear warmup then linear decay to ``min_lr_ratio · lr``;
 * ``noam`` (Vaswani et al. 2017, eq. 3): ``d_model^−½ · min(s^−½, s · warmup^−³ᐟ²)`` with s the
   1-based step — linear warmup to a peak at s = warmup, then decay ∝ 1/√s. ``lr`` is a factor on
   it (1.0 reproduces the paper);
-* ``constant``: linear warmup then flat.
+* ``constant``: linear warmup then flat;
+* ``plateau``: linear warmup then flat, times a factor that drops each time the validation metric
+  stops improving (:class:`~seqlab.training.tracking.Plateau`).
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from __future__ import annotations
 import math
 
 import torch
+
+from seqlab.training.tracking import Plateau
 
 
 def warmup_cosine(step: int, warmup: int, total: int, min_ratio: float = 0.1) -> float:
@@ -26,6 +31,14 @@ def warmup_cosine(step: int, warmup: int, total: int, min_ratio: float = 0.1) ->
     return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
+def warmup_linear(step: int, warmup: int, total: int, min_ratio: float = 0.1) -> float:
+    """Warmup as in :func:`warmup_cosine`, then ``1 − (1 − min_ratio)·p``."""
+    if warmup > 0 and step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return 1.0 - (1.0 - min_ratio) * progress
+
+
 def noam(step: int, d_model: int, warmup: int) -> float:
     """``d_model^−½ · min(s^−½, s · warmup^−³ᐟ²)`` at 0-based ``step`` (s = step + 1)."""
     s = step + 1
@@ -37,13 +50,20 @@ def constant(step: int, warmup: int) -> float:
 
 
 def build_schedule(
-    optimizer: torch.optim.Optimizer, train, d_model: int
+    optimizer: torch.optim.Optimizer, train, d_model: int, plateau: Plateau | None = None
 ) -> torch.optim.lr_scheduler.LambdaLR:
-    """The ``train.schedule`` of a TrainConfig as a LambdaLR over ``optimizer``."""
+    """The ``train.schedule`` of a TrainConfig as a LambdaLR over ``optimizer``.
+
+    ``plateau`` (required for ``schedule: plateau``) supplies the reduce-on-plateau factor.
+    """
     t = train
+    if t.schedule == "plateau" and plateau is None:
+        raise ValueError("schedule 'plateau' needs a Plateau tracker")
     rules = {
         "cosine": lambda s: warmup_cosine(s, t.warmup_steps, t.steps, t.min_lr_ratio),
+        "linear": lambda s: warmup_linear(s, t.warmup_steps, t.steps, t.min_lr_ratio),
         "noam": lambda s: noam(s, d_model, t.warmup_steps),
         "constant": lambda s: constant(s, t.warmup_steps),
+        "plateau": lambda s: constant(s, t.warmup_steps) * plateau.scale,
     }
     return torch.optim.lr_scheduler.LambdaLR(optimizer, rules[t.schedule])

@@ -1,69 +1,79 @@
-"""The minimal trainer: joins a task and a model, trains, evaluates, writes a run directory.
+"""The training engine: joins a task and a model, trains, evaluates, checkpoints, resumes.
 
 Run directory::
 
     config.yaml          the resolved ExperimentConfig
-    metrics.jsonl        one JSON object per logged step / evaluation
-    checkpoint/          model.safetensors + meta.json (config, step, metrics)
+    metrics.jsonl        one JSON object per logged step / evaluation / event
+    tb/                  TensorBoard event files
+    checkpoints/         step-NNNNNNNN/ (the newest keep_last) and best/: weights + trainer state
+    checkpoint/          the final model (model.safetensors + meta.json), what inference loads
     final_metrics.json   the last evaluation
     <task files>         e.g. tokenizer.json, written by the task
 
-The full engine (TBPTT, resume, mixed precision, ...) replaces this loop in its own issue.
+One update = ``grad_accum`` micro-batches (each this rank's share of a global batch, or the next
+TBPTT window of a stream), losses weighted by scored positions over the whole update, then the
+non-finite guard, clipping, the optimiser and the schedule. Helpers live beside this file:
+checkpoint/state (what is saved), clipping, schedule/tracking, tbptt, guard, loggers, distributed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import math
 import shutil
-import sys
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm import tqdm
 
 from seqlab.config import save_file
-from seqlab.errors import ConfigError
+from seqlab.errors import ConfigError, InvalidInputError, RunDirError
 from seqlab.fileio import atomic_write_text
-from seqlab.models import build_model
-from seqlab.models.decoding import greedy_decode
+from seqlab.models import ModelConfig, build_model
 from seqlab.tasks import Batch, Task, build_task
-from seqlab.training.checkpoint import save_checkpoint
+from seqlab.tasks.stream import is_stream_task
+from seqlab.training import distributed as dist
+from seqlab.training.checkpoint import CheckpointManager, load_checkpoint, load_state, save_checkpoint
+from seqlab.training.clipping import GradClipper
 from seqlab.training.config import ExperimentConfig
+from seqlab.training.evaluation import evaluate, run_model
+from seqlab.training.guard import NonFiniteError, diagnose, grads_finite
+from seqlab.training.loggers import Progress, RunLoggers
+from seqlab.training.memory import enable_activation_checkpointing, memory_mb
 from seqlab.training.optim import build_optimizer
 from seqlab.training.schedule import build_schedule
+from seqlab.training.state import (
+    detach_state,
+    pack_carry,
+    pack_optimizer,
+    pack_rng,
+    unpack_carry,
+    unpack_optimizer,
+    unpack_rng,
+)
+from seqlab.training.tbptt import StreamCursor, Window
+from seqlab.training.tracking import MetricTracker, Plateau, resolve_mode
 
 log = logging.getLogger(__name__)
 
-
 RUN_FILES = ("config.yaml", "metrics.jsonl", "final_metrics.json", "tokenizer.json", "checkpoint")
+RUN_DIRS = ("checkpoints", "tb")
+MAX_SKIPS_IN_A_ROW = 20  # on_nonfinite=skip gives up after this many consecutive bad steps
+Callback = Callable[["Trainer"], None]
 
 
 def clear_run_dir(run_dir: Path) -> None:
     """Remove the files a previous run wrote into ``run_dir`` (other files are left alone)."""
-    for name in RUN_FILES:
+    for name in RUN_FILES + RUN_DIRS + ("mlflow.db",):
         path = run_dir / name
         if path.is_dir():
             shutil.rmtree(path)
         elif path.exists():
             path.unlink()
-
-
-class MetricsLog:
-    """JSONL metrics file, one object per line, flushed per line (a killed run keeps its history)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.file = path.open("w", encoding="utf-8")
-
-    def write(self, record: dict[str, Any]) -> None:
-        self.file.write(json.dumps(record) + "\n")
-        self.file.flush()
-
-    def close(self) -> None:
-        self.file.close()
 
 
 def resolve_device(name: str) -> torch.device:
@@ -75,118 +85,369 @@ def resolve_device(name: str) -> torch.device:
         raise ConfigError(f"train.device: expected 'cpu' or 'cuda[:N]', got {name!r}") from None
 
 
-def run_model(model: torch.nn.Module, batch: Batch) -> torch.Tensor:
-    """The model's outputs (B, T, O) for a batch: teacher-forced for seq2seq batches."""
-    if batch.source is not None:
-        return model(batch.source, batch.inputs, source_mask=batch.source_mask, mask=batch.mask)[0]
-    if batch.segments is not None:
-        return model(batch.inputs, mask=batch.mask, segments=batch.segments)[0]
-    return model(batch.inputs, mask=batch.mask)[0]
+class Trainer:
+    """One run. ``callbacks`` are called with the trainer before every update (e.g. to inspect or
+    perturb it in tests); :meth:`fit` returns the final metrics."""
 
+    def __init__(
+        self,
+        config: ExperimentConfig,
+        run_dir: str | Path,
+        *,
+        progress: bool = True,
+        callbacks: Iterable[Callback] = (),
+    ) -> None:
+        tc = self.tc = config.train
+        self.config, self.run_dir, self.callbacks = config, Path(run_dir), list(callbacks)
+        self.dist = dist.init_distributed(tc.device)
+        self.device = resolve_device(dist.device_for(self.dist, tc.device))
+        if tc.threads:
+            torch.set_num_threads(tc.threads)
+        torch.use_deterministic_algorithms(tc.deterministic)
+        if tc.precision == "fp16" and self.device.type != "cuda":
+            raise ConfigError("train.precision: fp16 needs CUDA (use bf16 on CPU)")
 
-class Predictor:
-    """What tasks evaluate through: outputs and greedy decoding, without gradients, on CPU."""
-
-    def __init__(self, model: torch.nn.Module) -> None:
-        self.model = model
-        self.device = next(model.parameters()).device
-
-    @torch.no_grad()
-    def __call__(self, batch: Batch) -> torch.Tensor:
-        return run_model(self.model, batch.to(self.device)).float().cpu()
-
-    @torch.no_grad()
-    def decode(self, batch: Batch, max_new_tokens: int, bos: int, eos: int, pad: int) -> torch.Tensor:
-        batch = batch.to(self.device)
-        if batch.source is None:
-            raise ConfigError("decode needs a sequence-to-sequence batch (with a source)")
-        state = self.model.start(batch.source, batch.source_mask)
-        start = torch.full((batch.source.shape[0],), bos, dtype=torch.long, device=self.device)
-        return greedy_decode(self.model, state, start, max_new_tokens, eos, pad).cpu()
-
-
-def evaluate(model: torch.nn.Module, task: Task, batch_size: int) -> dict[str, Any]:
-    was_training = model.training
-    model.eval()
-    try:
-        return task.evaluate(Predictor(model), batch_size)
-    finally:
-        model.train(was_training)
-
-
-def train(config: ExperimentConfig, run_dir: str | Path, *, progress: bool = True) -> dict[str, Any]:
-    """Train ``config`` into ``run_dir``; returns the final metrics (also in final_metrics.json)."""
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    tc = config.train
-    device = resolve_device(tc.device)
-    if tc.threads:
-        torch.set_num_threads(tc.threads)
-    save_file(config.to_dict(), run_dir / "config.yaml")
-
-    # 1. task, model, optimiser, schedule — all seeded
-    torch.manual_seed(tc.seed)
-    task = build_task(config.task.name, config.task.options, seed=tc.seed)
-    task.save(run_dir)
-    model = build_model(config.model, task.io).to(device)
-    optimizer = build_optimizer(model, tc.lr, tc.weight_decay, tc.beta2, tc.eps)
-    schedule = build_schedule(optimizer, tc, config.model.d_model)
-    generator = torch.Generator().manual_seed(tc.seed)
-    metrics_log = MetricsLog(run_dir / "metrics.jsonl")
-    metrics_log.write({"event": "start", "params": model.num_params(), "state_size": model.state_size()})
-    log.info("model: %s parameters", f"{model.num_params():,}")
-
-    # 2. the loop
-    bar = tqdm(total=tc.steps, disable=not progress, file=sys.stderr, desc="train", dynamic_ncols=True)
-    start, tokens, eval_time = time.perf_counter(), 0, 0.0
-    for step in range(1, tc.steps + 1):
-        batch = task.train_batch(tc.batch_size, generator).to(device)
-        loss = task.loss(run_model(model, batch), batch, label_smoothing=tc.label_smoothing)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), tc.clip_norm or float("inf"))
-        optimizer.step()
-        schedule.step()
-        tokens += (
-            int(batch.mask.sum()) if batch.mask is not None else batch.inputs.shape[0] * batch.inputs.shape[1]
+        # 1. task, model, optimiser, schedule, clipping — all seeded
+        torch.manual_seed(tc.seed)
+        self.task: Task = build_task(config.task.name, config.task.options, seed=tc.seed)
+        self.model = build_model(config.model, self.task.io).to(self.device)
+        if tc.grad_checkpointing:
+            enable_activation_checkpointing(self.model)
+        self.net = dist.wrap(self.model, self.dist, self.device)
+        self.forward_net = torch.compile(self.net) if tc.compile else self.net
+        self.optimizer = build_optimizer(self.model, tc)
+        self.metric = tc.metric or self.task.primary_metric
+        mode = resolve_mode(self.metric, tc.metric_mode)
+        self.plateau = Plateau(mode, tc.plateau_factor, tc.plateau_patience, tc.min_delta)
+        self.schedule = build_schedule(
+            self.optimizer, tc, getattr(config.model, "d_model", 512), self.plateau
         )
-        bar.update(1)
-        if step % max(tc.log_every, 1) == 0 or step == tc.steps:
-            elapsed = time.perf_counter() - start
-            record = {
-                "step": step,
-                "loss": loss.item(),
-                "grad_norm": float(grad_norm),
-                "lr": schedule.get_last_lr()[0],
-                "time_s": round(elapsed, 3),
-                "tokens_per_s": round(tokens / max(elapsed - eval_time, 1e-9), 1),  # training only
-            }
-            metrics_log.write(record)
-            bar.set_postfix(loss=f"{record['loss']:.4f}")
-        if tc.eval_every and step % tc.eval_every == 0 and step < tc.steps:
-            eval_start = time.perf_counter()
-            last = evaluate(model, task, tc.eval_batch_size)
-            eval_time += time.perf_counter() - eval_start
-            metrics_log.write({"step": step, "eval": last})
-            bar.write(f"step {step}: " + _headline(last, task))
-    bar.close()
+        self.clipper = GradClipper.from_config(tc)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=tc.precision == "fp16")
+        self.tracker = MetricTracker(mode, tc.min_delta)
+        self.generator = torch.Generator().manual_seed(tc.seed)
+        self.cursor = self._stream_cursor() if tc.tbptt else None
+        self.checkpoints = CheckpointManager(self.run_dir, tc.keep_last)
+        self.step = 0
+        self.counters = {"tokens": 0, "train_time": 0.0, "clipped": 0, "skipped": 0, "skips_in_a_row": 0}
+        self.show_progress = progress and self.dist.is_main
 
-    # 3. final evaluation and checkpoint
-    final = evaluate(model, task, tc.eval_batch_size)
-    final |= {
-        "step": tc.steps,
-        "train_time_s": round(time.perf_counter() - start, 2),
-        "params": model.num_params(),
-    }
-    metrics_log.write({"step": tc.steps, "eval": final})
-    metrics_log.close()
-    save_checkpoint(
-        run_dir / "checkpoint",
-        model,
-        {"step": tc.steps, "config": config.to_dict(), "metrics": _scalars(final)},
-    )
-    atomic_write_text(run_dir / "final_metrics.json", json.dumps(final, indent=2) + "\n")
-    return final
+    # -- setup -----------------------------------------------------------------------------------
+
+    def _stream_cursor(self) -> StreamCursor:
+        tc, name = self.tc, self.config.task.name
+        if not is_stream_task(self.task):
+            raise ConfigError(
+                f"train.tbptt: task {name!r} has no training stream; stateful TBPTT needs a "
+                "streaming task such as charlm"
+            )
+        grows = self.model.state_size(1) != self.model.state_size(4096)
+        if not isinstance(self.config.model, ModelConfig) or grows:
+            raise ConfigError(
+                "train.tbptt: the model's state grows with the context (plain attention's KV cache); "
+                "use xl-attention (segment memory) or recurrent mixers"
+            )
+        if self.dist.active and tc.backprop_len > tc.tbptt:
+            raise ConfigError(
+                "train.tbptt_backprop > tbptt is not supported under torchrun (two forward calls per window)"
+            )
+        return StreamCursor(self.task, tc.batch_size, tc.tbptt, tc.backprop_len)
+
+    def start(self, resume: bool) -> None:
+        """Write the run's config and task files, or load the newest good checkpoint to resume."""
+        if resume and self._resume():
+            return
+        if self.dist.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            save_file(self.config.to_dict(), self.run_dir / "config.yaml")
+            self.task.save(self.run_dir)
+        self.loggers = RunLoggers(self.run_dir, self.config, None, self.dist.is_main)
+        params, size = self.model.num_params(), self.model.state_size()
+        self.loggers.write({"event": "start", "step": 0, "params": params, "state_size": size}, 0)
+        log.info("model: %s parameters", f"{params:,}")
+
+    def _resume(self) -> bool:
+        self.checkpoints.clean_partial() if self.dist.is_main else None
+        dist.barrier(self.dist)
+        path = self.checkpoints.latest()
+        if path is None:
+            log.warning("%s: no checkpoint to resume from; starting from step 0", self.run_dir)
+            return False
+        load_checkpoint(path, self.model)
+        tensors, data = load_state(path)
+        unpack_optimizer(self.optimizer, tensors, data["optimizer"])
+        self.schedule.load_state_dict(data["schedule"])
+        self.scaler.load_state_dict(data["scaler"]) if data["scaler"] else None
+        self.clipper.load_state_dict(data["clipper"])
+        self.tracker.load_state_dict(data["tracker"])
+        self.plateau.load_state_dict(data["plateau"])
+        self.step, self.counters = data["step"], data["counters"]
+        if self.cursor is not None:
+            carry = unpack_carry(tensors, self._state_template(), self.device) if data["carry"] else None
+            self.cursor.load_state_dict(data["cursor"], carry)
+        unpack_rng(self.generator, tensors)  # last: nothing above may draw from the RNGs
+        self.loggers = RunLoggers(self.run_dir, self.config, self.step, self.dist.is_main)
+        self.loggers.write({"event": "resume", "step": self.step, "checkpoint": str(path)}, self.step)
+        log.info("resumed from %s (step %d)", path, self.step)
+        return True
+
+    def _state_template(self) -> Any:
+        was_training = self.model.training
+        self.model.eval()
+        with torch.no_grad():
+            batch = dist.shard(self.task.stream_batch(self.tc.batch_size, 0, 1), self.dist).to(self.device)
+            state = self.model(batch.inputs)[1]
+        self.model.train(was_training)
+        return state
+
+    # -- the loop --------------------------------------------------------------------------------
+
+    def fit(self) -> dict[str, Any]:
+        tc = self.tc
+        progress = Progress(tc.steps, self.step, self.show_progress, tc.log_every)
+        clock = time.perf_counter()
+        stop = False
+        while self.step < tc.steps and not stop:
+            for callback in self.callbacks:
+                callback(self)
+            record = self._update()
+            self.step += 1
+            now = time.perf_counter()
+            self.counters["train_time"] += now - clock
+            if self.step % max(tc.log_every, 1) == 0 or self.step == tc.steps:
+                self.loggers.write(self._step_record(record), self.step)
+            progress.update(self.step, record["loss"], self._tokens_per_s())
+            if tc.eval_every and self.step % tc.eval_every == 0 and self.step < tc.steps:
+                metrics = evaluate(self.model, self.task, tc.eval_batch_size)
+                stop = self._track(metrics)
+                self.loggers.write({"step": self.step, "eval": metrics}, self.step)
+                progress.message(f"step {self.step}: " + _headline(metrics, self.task))
+            if self._checkpoint_due() or stop:
+                self.save()
+            clock = time.perf_counter()
+        progress.close()
+        return self._finish(stopped_early=stop)
+
+    def _update(self) -> dict[str, Any]:
+        """One optimiser step over ``grad_accum`` micro-batches; returns what to log."""
+        items = [self._next_item() for _ in range(self.tc.grad_accum)]
+        counts = [float(batch.target_mask.sum()) for batch, _ in items]
+        total = dist.all_sum(sum(counts), self.dist, self.device)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss_sum, tokens = 0.0, 0
+        try:
+            for i, ((batch, window), count) in enumerate(zip(items, counts)):
+                sync = i == len(items) - 1 or not self.dist.active
+                with contextlib.nullcontext() if sync else self.net.no_sync():
+                    loss = self._loss(batch, window)
+                    self.scaler.scale(loss * (count * self.dist.world / total)).backward()
+                loss_sum += loss.item() * count
+                tokens += int(batch.mask.sum()) if batch.mask is not None else batch.target_mask.numel()
+        except InvalidInputError:  # a mixer refused NaN/Inf coming from an earlier layer
+            loss_sum = math.nan
+        loss_value = dist.all_sum(loss_sum, self.dist, self.device) / total
+        self.counters["tokens"] += tokens * self.dist.world
+        self.scaler.unscale_(self.optimizer)
+        params = [p for p in self.model.parameters() if p.grad is not None]
+        finite = math.isfinite(loss_value) and (self.scaler.is_enabled() or grads_finite(params))
+        if not finite:
+            return self._nonfinite(loss_value, items[0])
+        self.counters["skips_in_a_row"] = 0
+        clip = self.clipper(params)
+        self.counters["clipped"] += clip.clipped
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.schedule.step()
+        return {"loss": loss_value, "grad_norm": clip.norm, "clipped": clip.clipped}
+
+    def _next_item(self) -> tuple[Batch, Window | None]:
+        tc = self.tc
+        if self.cursor is not None:
+            window = self.cursor.next_window()
+            return dist.shard(window.batch, self.dist).to(self.device), window
+        if tc.batch_tokens:
+            batch = self.task.train_batch_tokens(tc.batch_tokens, self.generator)
+        else:
+            batch = self.task.train_batch(tc.batch_size, self.generator)
+        return dist.shard(batch, self.dist).to(self.device), None
+
+    def _loss(self, batch: Batch, window: Window | None) -> torch.Tensor:
+        """Mean loss over this micro-batch's scored positions (stream windows carry their state)."""
+        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.tc.precision)
+        with torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None):
+            if window is None:
+                outputs = run_model(self.forward_net, batch)
+            else:
+                outputs, carry = self._window_outputs(self.forward_net, batch, window)
+                self.cursor.carry(detach_state(carry))
+            return self.task.loss(outputs, batch, label_smoothing=self.tc.label_smoothing)
+
+    @staticmethod
+    def _window_outputs(net, batch: Batch, window: Window) -> tuple[torch.Tensor, Any]:
+        """Outputs of a TBPTT window and the state at the next window's start."""
+        x, split, state = batch.inputs, window.split, window.start_state
+        if 0 < split < x.shape[1]:  # k2 > k1: the next window starts inside this one
+            head, mid = net(x[:, :split], state)
+            tail, _ = net(x[:, split:], mid)
+            return torch.cat([head, tail], dim=1), mid
+        outputs, end = net(x, state)
+        return outputs, (state if split == 0 else end)
+
+    def _nonfinite(self, loss_value: float, item: tuple[Batch, Window | None]) -> dict[str, Any]:
+        batch, window = item
+        if window is None:
+            forward = lambda: run_model(self.model, batch)  # noqa: E731
+        else:
+            forward = lambda: self._window_outputs(self.model, batch, window)  # noqa: E731
+        message = diagnose(self.step + 1, loss_value, self.model, forward)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.counters["skipped"] += 1
+        self.counters["skips_in_a_row"] += 1
+        self.loggers.write({"step": self.step + 1, "event": "nonfinite", "message": message}, self.step + 1)
+        if self.tc.on_nonfinite == "stop" or self.counters["skips_in_a_row"] >= MAX_SKIPS_IN_A_ROW:
+            self.save()  # the parameters are still those of the last good step
+            self.loggers.close()
+            raise NonFiniteError(
+                f"{message}; stopped, last good checkpoint: {self.checkpoints.path(self.step)}"
+            )
+        log.warning("%s; step skipped", message)
+        self.schedule.step()
+        return {"loss": loss_value, "grad_norm": math.nan, "clipped": False, "skipped": True}
+
+    def _step_record(self, record: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            **record,
+            "lr": self.schedule.get_last_lr()[0],
+            "clip_rate": self.counters["clipped"] / max(self.step - self.counters["skipped"], 1),
+            "time_s": round(self.counters["train_time"], 3),
+            "tokens_per_s": round(self._tokens_per_s(), 1),
+            "memory_mb": round(memory_mb(self.device), 1),
+        }
+
+    def _tokens_per_s(self) -> float:
+        return self.counters["tokens"] / max(self.counters["train_time"], 1e-9)
+
+    # -- evaluation, checkpoints, the end --------------------------------------------------------
+
+    def _track(self, metrics: dict[str, Any]) -> bool:
+        """Best checkpoint, plateau schedule, early stopping; True to stop."""
+        if self.metric not in metrics:
+            choices = ", ".join(k for k, v in metrics.items() if isinstance(v, float))
+            raise ConfigError(
+                f"train.metric: {self.metric!r} is not a metric of this task; choose from {choices}"
+            )
+        value = float(metrics[self.metric])
+        if self.tracker.update(value) and self.tc.keep_best and self.dist.is_main:
+            save_checkpoint(self.checkpoints.root / "best", self.model, self._meta(metrics))
+        if self.tc.schedule == "plateau":
+            self.plateau.observe(value)
+        return bool(self.tc.patience) and self.tracker.bad_evals >= self.tc.patience
+
+    def _checkpoint_due(self) -> bool:
+        every = self.tc.checkpoint_every or self.tc.eval_every
+        return bool(every) and self.step % every == 0
+
+    def save(self) -> None:
+        """A training checkpoint of the current step (rank 0 writes; every rank waits for it)."""
+        if self.dist.is_main:
+            self.checkpoints.save(self.step, self.model, self._meta(), self._state())
+        dist.barrier(self.dist)
+
+    def _state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        optim_tensors, optim_data = pack_optimizer(self.optimizer)
+        carry = self.cursor.state if self.cursor is not None else None
+        tensors = optim_tensors | pack_rng(self.generator) | (pack_carry(carry) if carry is not None else {})
+        data = {
+            "step": self.step,
+            "counters": self.counters,
+            "optimizer": optim_data,
+            "schedule": self.schedule.state_dict(),
+            "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
+            "clipper": self.clipper.state_dict(),
+            "tracker": self.tracker.state_dict(),
+            "plateau": self.plateau.state_dict(),
+            "cursor": self.cursor.state_dict() if self.cursor is not None else None,
+            "carry": carry is not None,
+        }
+        return tensors, data
+
+    def _meta(self, metrics: dict[str, Any] | None = None) -> dict[str, Any]:
+        return {"step": self.step, "config": self.config.to_dict(), "metrics": _scalars(metrics or {})}
+
+    def _finish(self, stopped_early: bool) -> dict[str, Any]:
+        final = evaluate(self.model, self.task, self.tc.eval_batch_size)
+        self._track(final)  # the last evaluation may be the best
+        final |= {
+            "step": self.step,
+            "train_time_s": round(self.counters["train_time"], 2),
+            "params": self.model.num_params(),
+            "stopped_early": stopped_early,
+            "skipped_steps": self.counters["skipped"],
+        }
+        if self.tracker.best is not None:
+            final[f"best_{self.metric}"] = self.tracker.best
+        self.loggers.write({"step": self.step, "eval": final}, self.step)
+        self.loggers.close()
+        if self.dist.is_main:
+            if not self.checkpoints.steps() or self.checkpoints.steps()[-1] != self.step:
+                self.checkpoints.save(self.step, self.model, self._meta(final), self._state())
+            save_checkpoint(self.run_dir / "checkpoint", self.model, self._meta(final))
+            atomic_write_text(self.run_dir / "final_metrics.json", json.dumps(final, indent=2) + "\n")
+        dist.barrier(self.dist)
+        return final
+
+
+def train(
+    config: ExperimentConfig,
+    run_dir: str | Path,
+    *,
+    progress: bool = True,
+    resume: bool = False,
+    overwrite: bool = False,
+    callbacks: Iterable[Callback] = (),
+) -> dict[str, Any]:
+    """Train ``config`` into ``run_dir``; returns the final metrics (also in final_metrics.json).
+
+    ``resume`` continues from the newest good checkpoint (the saved config must describe the same
+    task and model); ``overwrite`` clears a previous run's files, but only once the new run has
+    been set up without error — a run that fails to start never destroys an earlier one.
+    """
+    run_dir = Path(run_dir)
+    if resume:
+        check_resumable(config, run_dir)
+    trainer = Trainer(config, run_dir, progress=progress, callbacks=callbacks)
+    try:
+        if overwrite and not resume and trainer.dist.is_main:
+            clear_run_dir(run_dir)
+        trainer.start(resume)
+        return trainer.fit()
+    finally:
+        dist.shutdown(trainer.dist)
+
+
+def check_resumable(config: ExperimentConfig, run_dir: Path) -> None:
+    """The run in ``run_dir`` must have the same task and model sections as ``config``."""
+    from seqlab.config import load_file
+
+    saved_path = run_dir / "config.yaml"
+    if not saved_path.is_file():
+        raise RunDirError(f"cannot resume {run_dir}: it is not a run directory (no config.yaml)")
+    saved = ExperimentConfig.from_dict(load_file(saved_path)).to_dict()
+    new = config.to_dict()
+    for section in ("task", "model"):
+        diff = sorted(_diff(saved[section], new[section], section))
+        if diff:
+            raise ConfigError(
+                f"cannot resume {run_dir}: the {section} config differs from the saved run's "
+                f"({', '.join(diff)}); start a new run directory instead"
+            )
+
+
+def _diff(a: Any, b: Any, path: str) -> list[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        return [d for k in a.keys() | b.keys() for d in _diff(a.get(k), b.get(k), f"{path}.{k}")]
+    return [] if a == b else [path]
 
 
 def _scalars(metrics: dict[str, Any]) -> dict[str, Any]:
