@@ -26,12 +26,13 @@ def grads_finite(params: list[Tensor]) -> bool:
     return not grads or bool(torch.stack([torch.isfinite(g).all() for g in grads]).all())
 
 
-def first_nonfinite_grad(model: nn.Module) -> str | None:
-    """Name of the first parameter (in registration order) whose gradient holds NaN/Inf."""
-    for name, p in model.named_parameters():
-        if p.grad is not None and not bool(torch.isfinite(p.grad).all()):
-            return name
-    return None
+def nonfinite_grads(model: nn.Module) -> list[str]:
+    """Names of the parameters (in registration order) whose gradients hold NaN/Inf."""
+    return [
+        name
+        for name, p in model.named_parameters()
+        if p.grad is not None and not bool(torch.isfinite(p.grad).all())
+    ]
 
 
 def first_nonfinite_output(model: nn.Module, forward: Callable[[], object]) -> str | None:
@@ -67,7 +68,8 @@ def diagnose(step: int, loss: float, model: nn.Module, forward: Callable[[], obj
     where = first_nonfinite_output(model, forward) if forward is not None else None
     if where:
         text += f"; first non-finite output in {where}"
-    param = first_nonfinite_grad(model)
-    if param:
-        text += f"; first non-finite gradient in {param}"
+    bad = nonfinite_grads(model)
+    if bad:  # backward spreads NaN to everything below its origin, so the count says more
+        total = sum(1 for _ in model.parameters())
+        text += f"; non-finite gradients in {len(bad)} of {total} parameters (first: {bad[0]})"
     return text

@@ -305,11 +305,11 @@ class Trainer:
         self.counters["skips_in_a_row"] += 1
         self.loggers.write({"step": self.step + 1, "event": "nonfinite", "message": message}, self.step + 1)
         if self.tc.on_nonfinite == "stop" or self.counters["skips_in_a_row"] >= MAX_SKIPS_IN_A_ROW:
-            self.save()  # the parameters are still those of the last good step
+            if all(bool(torch.isfinite(p).all()) for p in self.model.parameters()):
+                self.save()  # a transient fault: the parameters are those of the last good step
             self.loggers.close()
-            raise NonFiniteError(
-                f"{message}; stopped, last good checkpoint: {self.checkpoints.path(self.step)}"
-            )
+            last = self.checkpoints.latest() if self.dist.is_main else None
+            raise NonFiniteError(f"{message}; stopped, last good checkpoint: {last or 'none'}")
         log.warning("%s; step skipped", message)
         self.schedule.step()
         return {"loss": loss_value, "grad_norm": math.nan, "clipped": False, "skipped": True}
