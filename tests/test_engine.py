@@ -269,3 +269,21 @@ def test_progress_prints_plain_lines_when_not_a_terminal():
         progress.update(step, loss=1.5, tokens_per_s=1234.0)
     lines = stream.getvalue().splitlines()
     assert len(lines) == 2 and lines[0].startswith("step 2/4 (50%)  loss 1.5000  1,234 tok/s  eta ")
+
+
+def test_mlflow_tracking_goes_to_a_local_sqlite_store(tmp_path):
+    mlflow = pytest.importorskip("mlflow", reason="the optional extra seqlab[mlflow] is not installed")
+    train(_charlm(steps=2, mlflow=True, eval_every=1), tmp_path, progress=False)
+    client = mlflow.tracking.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    (run,) = client.search_runs([client.get_experiment_by_name("charlm").experiment_id])
+    assert run.data.params["train.steps"] == "2"
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "train.loss")] == [1, 2]
+    assert "eval.val_bpc" in run.data.metrics
+
+
+def test_mlflow_without_the_extra_is_a_clear_error(tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "mlflow", None)  # as if not installed
+    with pytest.raises(ConfigError, match=r"pip install 'seqlab\[mlflow\]'"):
+        train(_charlm(steps=1, mlflow=True), tmp_path, progress=False)

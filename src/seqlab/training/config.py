@@ -33,7 +33,8 @@ class TrainConfig:
     ``precision``: ``fp32``, ``bf16`` (autocast, CPU and CUDA) or ``fp16`` (autocast + GradScaler,
     CUDA only). ``metric`` / ``metric_mode`` name what ``best`` checkpoints, early stopping
     (``patience`` evaluations, ``min_delta``) and the plateau schedule track (default: the task's
-    headline metric; ``auto`` maximises accuracies/F1/BLEU and minimises the rest).
+    headline metric, on the validation split; ``auto`` maximises accuracies/F1/BLEU and minimises
+    the rest).
     """
 
     steps: int = 1000

@@ -116,7 +116,7 @@ class Trainer:
         self.net = dist.wrap(self.model, self.dist, self.device)
         self.forward_net = torch.compile(self.net) if tc.compile else self.net
         self.optimizer = build_optimizer(self.model, tc)
-        self.metric = tc.metric or self.task.primary_metric
+        self.metric = tc.metric or selection_metric(self.task.primary_metric)
         mode = resolve_mode(self.metric, tc.metric_mode)
         self.plateau = Plateau(mode, tc.plateau_factor, tc.plateau_patience, tc.min_delta)
         self.schedule = build_schedule(
@@ -448,6 +448,12 @@ def _diff(a: Any, b: Any, path: str) -> list[str]:
     if isinstance(a, dict) and isinstance(b, dict):
         return [d for k in a.keys() | b.keys() for d in _diff(a.get(k), b.get(k), f"{path}.{k}")]
     return [] if a == b else [path]
+
+
+def selection_metric(primary: str) -> str:
+    """What best checkpoints and early stopping track by default: the task's headline metric, but
+    on the validation split when the headline is a test metric (never select on the test set)."""
+    return "val_" + primary[5:] if primary.startswith("test_") else primary
 
 
 def _scalars(metrics: dict[str, Any]) -> dict[str, Any]:
