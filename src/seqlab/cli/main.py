@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -187,10 +188,14 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise ConfigError(f"--out {out} exists and is not a directory")
         if out.exists() and any(out.iterdir()) and not args.overwrite:
             raise ConfigError(f"run directory {out} is not empty; pass --overwrite or choose another --out")
-    print(f"run directory: {out}", file=sys.stderr)
+    main_process = os.environ.get("RANK", "0") == "0"  # under torchrun, rank 0 alone reports
+    if main_process:
+        print(f"run directory: {out}", file=sys.stderr)
     metrics = train(
         config, out, progress=not args.no_progress, resume=bool(args.resume), overwrite=args.overwrite
     )
+    if not main_process:
+        return 0
     scalars = {k: v for k, v in metrics.items() if not isinstance(v, dict)}
     if args.json:
         print(json.dumps(metrics))
@@ -201,20 +206,23 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _resume_config(args: argparse.Namespace) -> Any:
-    """The saved config of the run to resume, with --set overrides; --task/--model/--config, if
-    given, must describe the same run (checked by the trainer)."""
+    """The saved config of the run to resume, with --set overrides. --task/--model/--config, if
+    given, must describe the same task and model as the saved run (every difference is named)."""
     from seqlab.config import apply_overrides, load_file
     from seqlab.errors import RunDirError
     from seqlab.training import ExperimentConfig
+    from seqlab.training.rundir import check_resumable
 
-    saved = args.resume / "config.yaml"
-    if not saved.is_file():
+    saved_path = args.resume / "config.yaml"
+    if not saved_path.is_file():
         raise RunDirError(f"--resume {args.resume}: not a run directory (no config.yaml)")
     if args.out and args.out.resolve() != args.resume.resolve():
         raise ConfigError("--resume continues a run in place; do not pass a different --out")
+    saved = load_file(saved_path)
     if args.task or args.model or args.config:
-        return resolve_config(args.task, args.model, args.config, args.overrides)
-    return ExperimentConfig.from_dict(apply_overrides(load_file(saved), args.overrides))
+        task = args.task or ExperimentConfig.from_dict(saved).task.name
+        check_resumable(resolve_config(task, args.model, args.config, args.overrides), args.resume)
+    return ExperimentConfig.from_dict(apply_overrides(saved, args.overrides))
 
 
 # -- generate -------------------------------------------------------------------------------------

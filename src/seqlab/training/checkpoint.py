@@ -187,8 +187,10 @@ class CheckpointManager:
         return None
 
     def clean_partial(self) -> None:
-        """Remove temp directories left by a run killed while writing a checkpoint."""
+        """Remove temp directories and files left by a run killed while writing a checkpoint."""
         if self.root.is_dir():
             for p in self.root.iterdir():
                 if p.name.startswith(".step-"):
                     shutil.rmtree(p, ignore_errors=True)
+            for p in self.root.glob("best/.*.tmp"):
+                p.unlink(missing_ok=True)

@@ -1,8 +1,9 @@
 """Where a run's numbers go: JSONL, TensorBoard, an optional MLflow store, and the terminal.
 
 * ``metrics.jsonl`` — one JSON object per logged step / evaluation, flushed per line (a killed
-  run keeps its history); on resume, records after the checkpoint's step are dropped first so
-  the file reads as if the run had never stopped;
+  run keeps its history); on resume, records after the checkpoint's step (and a final
+  evaluation, which the resumed run repeats) are dropped first so the file reads as if the run
+  had never stopped;
 * TensorBoard event files in ``tb/`` (``torch.utils.tensorboard``; ``purge_step`` on resume);
 * MLflow (``train.mlflow``, needs ``pip install 'seqlab[mlflow]'``): a local sqlite store
   ``mlflow.db`` in the run directory, nothing over the network;
@@ -48,7 +49,7 @@ def _keep(line: str, step: int) -> bool:
         record = json.loads(line)
     except json.JSONDecodeError:  # a line cut short by the kill
         return False
-    return record.get("step", 0) <= step
+    return record.get("step", 0) <= step and not record.get("final")  # a resumed run ends anew
 
 
 class RunLoggers:

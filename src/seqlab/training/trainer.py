@@ -22,7 +22,6 @@ import contextlib
 import json
 import logging
 import math
-import shutil
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -31,7 +30,7 @@ from typing import Any
 import torch
 
 from seqlab.config import save_file
-from seqlab.errors import ConfigError, InvalidInputError, RunDirError
+from seqlab.errors import ConfigError, InvalidInputError
 from seqlab.fileio import atomic_write_text
 from seqlab.models import ModelConfig, build_model
 from seqlab.tasks import Batch, Task, build_task
@@ -45,6 +44,7 @@ from seqlab.training.guard import NonFiniteError, diagnose, grads_finite
 from seqlab.training.loggers import Progress, RunLoggers
 from seqlab.training.memory import enable_activation_checkpointing, memory_mb
 from seqlab.training.optim import build_optimizer
+from seqlab.training.rundir import PreviousRun, check_resumable
 from seqlab.training.schedule import build_schedule
 from seqlab.training.state import (
     detach_state,
@@ -60,20 +60,8 @@ from seqlab.training.tracking import MetricTracker, Plateau, resolve_mode
 
 log = logging.getLogger(__name__)
 
-RUN_FILES = ("config.yaml", "metrics.jsonl", "final_metrics.json", "tokenizer.json", "checkpoint")
-RUN_DIRS = ("checkpoints", "tb")
 MAX_SKIPS_IN_A_ROW = 20  # on_nonfinite=skip gives up after this many consecutive bad steps
 Callback = Callable[["Trainer"], None]
-
-
-def clear_run_dir(run_dir: Path) -> None:
-    """Remove the files a previous run wrote into ``run_dir`` (other files are left alone)."""
-    for name in RUN_FILES + RUN_DIRS + ("mlflow.db",):
-        path = run_dir / name
-        if path.is_dir():
-            shutil.rmtree(path)
-        elif path.exists():
-            path.unlink()
 
 
 def resolve_device(name: str) -> torch.device:
@@ -131,6 +119,7 @@ class Trainer:
         self.step = 0
         self.counters = {"tokens": 0, "train_time": 0.0, "clipped": 0, "skipped": 0, "skips_in_a_row": 0}
         self.show_progress = progress and self.dist.is_main
+        self.validated = False  # set by the first evaluation that found the tracked metric
 
     # -- setup -----------------------------------------------------------------------------------
 
@@ -338,6 +327,7 @@ class Trainer:
                 f"train.metric: {self.metric!r} is not a metric of this task; choose from {choices}"
             )
         value = float(metrics[self.metric])
+        self.validated = True
         if self.tracker.update(value) and self.tc.keep_best and self.dist.is_main:
             save_checkpoint(self.checkpoints.root / "best", self.model, self._meta(metrics))
         if self.tc.schedule == "plateau":
@@ -387,7 +377,7 @@ class Trainer:
         }
         if self.tracker.best is not None:
             final[f"best_{self.metric}"] = self.tracker.best
-        self.loggers.write({"step": self.step, "eval": final}, self.step)
+        self.loggers.write({"step": self.step, "eval": final, "final": True}, self.step)
         self.loggers.close()
         if self.dist.is_main:
             if not self.checkpoints.steps() or self.checkpoints.steps()[-1] != self.step:
@@ -410,44 +400,27 @@ def train(
     """Train ``config`` into ``run_dir``; returns the final metrics (also in final_metrics.json).
 
     ``resume`` continues from the newest good checkpoint (the saved config must describe the same
-    task and model); ``overwrite`` clears a previous run's files, but only once the new run has
-    been set up without error — a run that fails to start never destroys an earlier one.
+    task and model); ``overwrite`` replaces a previous run's files, which are kept aside until the
+    new run has passed its first evaluation — a run that fails before that (a bad setting, a
+    metric name that does not exist) never destroys an earlier one.
     """
     run_dir = Path(run_dir)
     if resume:
         check_resumable(config, run_dir)
     trainer = Trainer(config, run_dir, progress=progress, callbacks=callbacks)
+    previous = PreviousRun(run_dir) if overwrite and not resume and trainer.dist.is_main else None
     try:
-        if overwrite and not resume and trainer.dist.is_main:
-            clear_run_dir(run_dir)
         trainer.start(resume)
-        return trainer.fit()
+        metrics = trainer.fit()
+    except BaseException:
+        if previous is not None and not trainer.validated:
+            previous.restore()  # the new run failed before its first evaluation: the old one stands
+        raise
     finally:
         dist.shutdown(trainer.dist)
-
-
-def check_resumable(config: ExperimentConfig, run_dir: Path) -> None:
-    """The run in ``run_dir`` must have the same task and model sections as ``config``."""
-    from seqlab.config import load_file
-
-    saved_path = run_dir / "config.yaml"
-    if not saved_path.is_file():
-        raise RunDirError(f"cannot resume {run_dir}: it is not a run directory (no config.yaml)")
-    saved = ExperimentConfig.from_dict(load_file(saved_path)).to_dict()
-    new = config.to_dict()
-    for section in ("task", "model"):
-        diff = sorted(_diff(saved[section], new[section], section))
-        if diff:
-            raise ConfigError(
-                f"cannot resume {run_dir}: the {section} config differs from the saved run's "
-                f"({', '.join(diff)}); start a new run directory instead"
-            )
-
-
-def _diff(a: Any, b: Any, path: str) -> list[str]:
-    if isinstance(a, dict) and isinstance(b, dict):
-        return [d for k in a.keys() | b.keys() for d in _diff(a.get(k), b.get(k), f"{path}.{k}")]
-    return [] if a == b else [path]
+    if trainer.dist.is_main:
+        PreviousRun.discard(run_dir)
+    return metrics
 
 
 def selection_metric(primary: str) -> str:

@@ -1,0 +1,83 @@
+"""Run directories: what a run owns in them, replacing an old run safely, resuming the same run."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from seqlab.config import load_file
+from seqlab.errors import ConfigError, RunDirError
+
+RUN_FILES = (
+    "config.yaml",
+    "metrics.jsonl",
+    "final_metrics.json",
+    "tokenizer.json",
+    "checkpoint",
+    "mlflow.db",
+)
+RUN_DIRS = ("checkpoints", "tb")
+PREVIOUS = ".previous-run"
+
+
+def clear_run_dir(run_dir: Path) -> None:
+    """Remove the files a previous run wrote into ``run_dir`` (other files are left alone)."""
+    for name in RUN_FILES + RUN_DIRS:
+        path = run_dir / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+
+
+class PreviousRun:
+    """``--overwrite`` without losing work: the old run's files are moved aside (renames, no
+    copies) into ``.previous-run/``, put back if the new run fails before its first evaluation,
+    and deleted when it finishes (a killed new run leaves them there; a later ``--overwrite``
+    puts them back first, a ``--resume`` that finishes deletes them)."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir, self.aside = run_dir, run_dir / PREVIOUS
+        if self.aside.is_dir():  # left by a run killed before its first checkpoint
+            self.restore()
+        names = [n for n in RUN_FILES + RUN_DIRS if (run_dir / n).exists()]
+        if names:
+            self.aside.mkdir()
+            for name in names:
+                (run_dir / name).rename(self.aside / name)
+
+    def restore(self) -> None:
+        if not self.aside.is_dir():
+            return
+        clear_run_dir(self.run_dir)
+        for path in self.aside.iterdir():
+            path.rename(self.run_dir / path.name)
+        self.aside.rmdir()
+
+    @staticmethod
+    def discard(run_dir: Path) -> None:
+        shutil.rmtree(run_dir / PREVIOUS, ignore_errors=True)
+
+
+def check_resumable(config: Any, run_dir: Path) -> None:
+    """The run in ``run_dir`` must have the same task and model sections as ``config``."""
+    from seqlab.training.config import ExperimentConfig
+
+    saved_path = run_dir / "config.yaml"
+    if not saved_path.is_file():
+        raise RunDirError(f"cannot resume {run_dir}: it is not a run directory (no config.yaml)")
+    saved = ExperimentConfig.from_dict(load_file(saved_path)).to_dict()
+    new = config.to_dict()
+    diff = sorted(d for section in ("task", "model") for d in _diff(saved[section], new[section], section))
+    if diff:
+        raise ConfigError(
+            f"cannot resume {run_dir}: the config differs from the saved run's in "
+            f"{', '.join(diff)}; start a new run directory instead"
+        )
+
+
+def _diff(a: Any, b: Any, path: str) -> list[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        return [d for k in a.keys() | b.keys() for d in _diff(a.get(k), b.get(k), f"{path}.{k}")]
+    return [] if a == b else [path]
