@@ -129,20 +129,14 @@ def _split_targets(targets: list[str]) -> tuple[list[str], list[Path]]:
 
 def _load_run(run: Path) -> tuple[Any, Any]:
     """The trained model of a run directory and its task (built from the run's config)."""
-    from seqlab.config import load_file
-    from seqlab.models import ModelConfig, build_model
-    from seqlab.models.archs import arch_name
+    from seqlab.models import build_model
     from seqlab.tasks import build_task
-    from seqlab.training import ExperimentConfig, load_checkpoint
+    from seqlab.training import load_checkpoint
+    from seqlab.training.rundir import load_run_config
 
-    if not (run / "config.yaml").is_file() or not (run / "checkpoint").is_dir():
+    if not (run / "checkpoint").is_dir():
         raise RunDirError(f"{run} is not a run directory (expected config.yaml and checkpoint/)")
-    config = ExperimentConfig.from_dict(load_file(run / "config.yaml"))
-    if not isinstance(config.model, ModelConfig):
-        raise ConfigError(
-            f"{run}: gradient flow needs a per-step sequence model; this run's model is "
-            f"arch {arch_name(config.model)!r}"
-        )
+    config = load_run_config(run, "gradient flow needs a per-step sequence model")
     task = build_task(config.task.name, config.task.options, seed=config.train.seed)
     model = build_model(config.model, task.io)
     load_checkpoint(run / "checkpoint", model)

@@ -231,23 +231,15 @@ def _resume_config(args: argparse.Namespace) -> Any:
 def cmd_generate(args: argparse.Namespace) -> int:
     import torch
 
-    from seqlab.config import load_file
     from seqlab.data import CharTokenizer
     from seqlab.errors import RunDirError
-    from seqlab.models import ModelConfig, SequenceModel
-    from seqlab.models.archs import arch_name
+    from seqlab.models import SequenceModel
     from seqlab.spec import IOSpec
-    from seqlab.training import ExperimentConfig, load_checkpoint
+    from seqlab.training import load_checkpoint
+    from seqlab.training.rundir import load_run_config
 
     run = args.run_dir
-    if not (run / "config.yaml").is_file():
-        raise RunDirError(f"{run} is not a run directory (no config.yaml)")
-    config = ExperimentConfig.from_dict(load_file(run / "config.yaml"))
-    if not isinstance(config.model, ModelConfig):
-        raise ConfigError(
-            f"{run}: generate continues a causal language model; this run's model is "
-            f"arch {arch_name(config.model)!r} on task {config.task.name!r}"
-        )
+    config = load_run_config(run, "generate continues a causal language model")
     tokenizer_path = run / "tokenizer.json"
     if not tokenizer_path.is_file():
         raise RunDirError(f"{run} has no tokenizer.json: task {config.task.name!r} is not a language model")

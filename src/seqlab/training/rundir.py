@@ -81,3 +81,21 @@ def _diff(a: Any, b: Any, path: str) -> list[str]:
     if isinstance(a, dict) and isinstance(b, dict):
         return [d for k in a.keys() | b.keys() for d in _diff(a.get(k), b.get(k), f"{path}.{k}")]
     return [] if a == b else [path]
+
+
+def load_run_config(run: Path, purpose: str) -> Any:
+    """The ExperimentConfig of a run directory whose model must be a per-step sequence model;
+    ``purpose`` completes the error, e.g. "generate continues a causal language model"."""
+    from seqlab.models import ModelConfig
+    from seqlab.models.archs import arch_name
+    from seqlab.training.config import ExperimentConfig
+
+    if not (run / "config.yaml").is_file():
+        raise RunDirError(f"{run} is not a run directory (no config.yaml)")
+    config = ExperimentConfig.from_dict(load_file(run / "config.yaml"))
+    if not isinstance(config.model, ModelConfig):
+        raise ConfigError(
+            f"{run}: {purpose}; this run's model is arch {arch_name(config.model)!r} "
+            f"on task {config.task.name!r}"
+        )
+    return config
