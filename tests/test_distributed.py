@@ -148,7 +148,7 @@ def test_two_processes_equal_one_on_charlm_and_resume_under_torchrun(tmp_path):
     # 2. resume the 2-process run under torchrun to step 8 == 8 uninterrupted single-process steps
     torchrun(["train", "--resume", str(distributed), "--set", "train.steps=8", "--no-progress"])
     assert_same_parameters(distributed / FINAL, single / FINAL)
-    # the 6-step run's final evaluation stays: it did happen (at step 6, before the resume)
+    # the 6-step run's final evaluation is dropped: the resumed run ends with its own at step 8
     assert_written_by_one_process(distributed, steps=8, evals=[8], runs=2)
     (resume,) = [r for r in records(distributed) if r.get("event") == "resume"]
     assert resume["step"] == 6 and Path(resume["checkpoint"]).name == "step-00000006"

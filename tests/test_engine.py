@@ -177,7 +177,8 @@ def test_nonfinite_skip_drops_the_step_and_goes_on(tmp_path):
     metrics = train(_charlm(steps=6, on_nonfinite="skip"), tmp_path, progress=False, callbacks=[once])
     assert metrics["skipped_steps"] == 1 and metrics["step"] == 6
     losses = [r["loss"] for r in _records(tmp_path, "loss")]
-    assert len(losses) == 6 and losses[2] != losses[2] and all(x == x for i, x in enumerate(losses) if i != 2)
+    assert len(losses) == 6 and losses[2] is None  # NaN is written as null: metrics.jsonl stays valid JSON
+    assert all(isinstance(x, float) for i, x in enumerate(losses) if i != 2)
 
 
 # -- accumulation, precision, memory -----------------------------------------------------------
@@ -287,3 +288,82 @@ def test_mlflow_without_the_extra_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "mlflow", None)  # as if not installed
     with pytest.raises(ConfigError, match=r"pip install 'seqlab\[mlflow\]'"):
         train(_charlm(steps=1, mlflow=True), tmp_path, progress=False)
+
+
+# -- regressions found in review ----------------------------------------------------------------
+
+
+def test_tbptt_with_gradient_accumulation_chains_every_window(tmp_path):
+    trainer = Trainer(_charlm(steps=3, tbptt=8, grad_accum=2), tmp_path, progress=False)
+    trainer.forward_net = recorder = _Recorder(trainer.model)
+    trainer.start(resume=False)
+    trainer.fit()
+    calls = recorder.calls
+    assert len(calls) == 6 and calls[0][0] is None
+    for (_, end), (start, _) in itertools.pairwise(calls):
+        assert start is not None and all(torch.equal(a, b) for a, b in zip(_leaves(end), _leaves(start)))
+
+
+def test_a_transient_nan_resets_the_carried_state_instead_of_poisoning_it(tmp_path):
+    def once(trainer):
+        if trainer.step + 1 == 3:
+            handle = trainer.model.blocks[0].mixer.register_forward_hook(
+                lambda m, i, out: (out[0] * float("nan"), out[1])
+            )
+            trainer.callbacks.append(lambda t: handle.remove() if t.step == 3 else None)
+
+    config = _charlm(steps=8, tbptt=8, on_nonfinite="skip")
+    metrics = train(config, tmp_path, progress=False, callbacks=[once])
+    assert metrics["skipped_steps"] == 1 and metrics["step"] == 8
+    (event,) = _records(tmp_path, "event")[1:]
+    assert event["step"] == 3 and event["message"].endswith("the carried TBPTT state was reset")
+
+
+def test_tbptt_runs_with_segment_memory_and_with_nothing_scored_yet(tmp_path):
+    config = _charlm(steps=3, tbptt=8)
+    config.model.layer_types = ["xl-attention"]  # bounded memory: allowed, unlike plain attention
+    assert train(config, tmp_path / "xl", progress=False)["step"] == 3
+    echo = _echo(delay=10, k1=4, steps=4)  # the first windows hold no scored step (t < delay)
+    echo.train.batch_size = 1
+    assert train(echo, tmp_path / "echo", progress=False)["step"] == 4
+
+
+def test_tbptt_windows_longer_than_the_rows_are_a_clear_error(tmp_path):
+    config = _echo(delay=2, k1=64, steps=1)
+    config.task.options.stream_len = 100  # 4 rows of 25 steps
+    config.train.batch_size = 4
+    with pytest.raises(ConfigError, match="windows of 64 steps do not fit the stream's rows of 25 steps"):
+        Trainer(config, tmp_path, progress=False)
+
+
+def test_a_mistyped_metric_fails_before_training(tmp_path):
+    with pytest.raises(ConfigError, match="train.metric: 'val_bpcc' is not a metric"):
+        train(_charlm(steps=50, metric="val_bpcc"), tmp_path, progress=False)
+    assert not (tmp_path / "checkpoints").exists()
+
+
+def test_resume_refuses_changes_to_what_is_optimised(tmp_path):
+    from seqlab.training.rundir import check_resumable
+
+    train(_charlm(steps=2), tmp_path, progress=False)
+    for key, value in [("lr", 0.1), ("optimizer", "sgd"), ("seed", 3), ("batch_size", 2)]:
+        with pytest.raises(ConfigError, match=f"differs from the saved run's in train.{key};"):
+            check_resumable(_charlm(steps=2, **{key: value}), tmp_path)
+    check_resumable(_charlm(steps=20, patience=2, threads=1), tmp_path)  # how long / how: fine
+
+
+def test_extending_a_plateau_run_by_resuming_equals_running_longer(tmp_path):
+    options = {"schedule": "plateau", "plateau_patience": 1, "eval_every": 2, "checkpoint_every": 5}
+    train(_charlm(steps=20, **options), tmp_path / "long", progress=False)
+    train(_charlm(steps=10, **options), tmp_path / "short", progress=False)
+    train(_charlm(steps=20, **options), tmp_path / "short", progress=False, resume=True)
+    a = load_file(tmp_path / "long" / "checkpoint" / "model.safetensors")
+    b = load_file(tmp_path / "short" / "checkpoint" / "model.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_resuming_an_early_stopped_run_does_not_train_on(tmp_path):
+    config = _charlm(steps=40, lr=1e-9, eval_every=5, patience=2, min_delta=0.01)
+    first = train(config, tmp_path, progress=False)
+    again = train(config, tmp_path, progress=False, resume=True)
+    assert first["step"] == again["step"] == 15 and again["stopped_early"]

@@ -68,11 +68,13 @@ def test_adaptive_threshold_follows_the_running_norm_and_cuts_spikes():
     # step 2: norm 8 < 10 -> kept; thr_2 = 0.5·10 + 0.5·2·8 = 13
     assert clip([_param([8.0])]) == (8.0, False)
     assert clip.running == pytest.approx(13.0)
-    # step 3: a spike of 130 is cut to 13; thr_3 = 0.5·13 + 0.5·260 = 136.5
+    # step 3: a spike of 130 is cut to 13 and counts as 13: thr_3 = 0.5·13 + 0.5·2·13 = 19.5
     spike = _param([130.0])
     assert clip([spike]) == (130.0, True)
     torch.testing.assert_close(spike.grad, torch.tensor([13.0]), rtol=1e-5, atol=1e-5)
-    assert clip.running == pytest.approx(136.5)
+    assert clip.running == pytest.approx(19.5)
+    # step 4: a second spike is still cut (to 19.5), not let through by the first
+    assert clip([_param([100.0])]) == (100.0, True)
     restored = GradClipper("adaptive", 0.0, 0.5, 2.0)
     restored.load_state_dict(clip.state_dict())
     assert restored.running == clip.running

@@ -87,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         metavar="RUN_DIR",
         help="continue the run in RUN_DIR from its newest good checkpoint (config from RUN_DIR; "
-        "--set may change train.* values)",
+        "--set may change e.g. train.steps, train.eval_every, train.patience, train.threads)",
     )
     p.add_argument("--json", action="store_true", help="print the final metrics as one JSON line last")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")

@@ -65,6 +65,7 @@ class EchoTask(StreamTask, Task):
         c = self.config
         generator = torch.Generator().manual_seed(seed)
         self.stream = torch.randint(0, c.num_symbols, (c.stream_len,), generator=generator)
+        self.stream_targets = echo_targets(self.stream, c.delay)
         self.eval_stream = torch.randint(0, c.num_symbols, (1, c.eval_len), generator=generator)
         self.io = IOSpec(output_dim=c.num_symbols, vocab_size=c.num_symbols)
 
@@ -73,7 +74,7 @@ class EchoTask(StreamTask, Task):
         return self.config.seq_len
 
     def stream_pairs(self) -> tuple[Tensor, Tensor]:
-        return self.stream, echo_targets(self.stream, self.config.delay)
+        return self.stream, self.stream_targets
 
     def train_batch(self, batch_size: int, generator: torch.Generator) -> Batch:
         c = self.config

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -28,7 +29,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from seqlab.errors import RunDirError
-from seqlab.fileio import atomic_write, atomic_write_text
+from seqlab.fileio import UMASK, atomic_write, atomic_write_text, fsync_dir
 
 log = logging.getLogger(__name__)
 
@@ -166,13 +167,24 @@ class CheckpointManager:
             final = self.path(step)
             if final.exists():  # re-saving a step (after a resume): the new one replaces it
                 shutil.rmtree(final)
+            os.chmod(tmp, 0o777 & ~UMASK)  # mkdtemp makes 0700 directories
             tmp.rename(final)
+            fsync_dir(self.root)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         for old in self.steps()[: -self.keep_last]:
             shutil.rmtree(self.path(old), ignore_errors=True)
         return final
+
+    def drop_after(self, path: Path | None) -> None:
+        """Delete the checkpoints newer than ``path`` (all if None): on resume they are corrupt,
+        and a higher step number would make ``keep_last`` prune the fresh ones instead."""
+        keep = int(path.name[5:]) if path is not None else -1
+        for step in self.steps():
+            if step > keep:
+                log.warning("removing unusable checkpoint %s", self.path(step))
+                shutil.rmtree(self.path(step), ignore_errors=True)
 
     def latest(self) -> Path | None:
         """The newest checkpoint that verifies; corrupt ones are reported and skipped."""

@@ -3,9 +3,10 @@
 * ``norm``: if ‖g‖₂ > c, g ← g · c / ‖g‖₂ (Pascanu et al. 2013) — e.g. ‖g‖ = 15, c = 5: g/3;
 * ``value``: each entry clamped to [−c, c];
 * ``adaptive``: clip the global norm at a running threshold
-  ``thr_t = α·thr_{t−1} + (1−α)·f·‖g_t‖`` (f = ``factor``), started at ``f·‖g_1‖``; step t is
-  clipped at ``thr_{t−1}``, so a sudden spike (‖g‖ ≫ its recent average) is cut back to a few
-  times the usual norm while a slowly growing norm is followed;
+  ``thr_t = α·thr_{t−1} + (1−α)·f·min(‖g_t‖, thr_{t−1})`` (f = ``factor``), started at
+  ``f·‖g_1‖``; step t is clipped at ``thr_{t−1}``, so a sudden spike (‖g‖ ≫ its recent average)
+  is cut back to a few times the usual norm — and counts only as the threshold, so it does not
+  lift the threshold for the steps after it — while a slowly growing norm is followed;
 * ``none``: only measure.
 
 Every step reports the pre-clip global norm and whether it clipped (the clip rate is its mean).
@@ -47,7 +48,9 @@ class GradClipper:
             norm = float(clip_grad_norm_(params, limit if limit is not None else math.inf))
             clipped = limit is not None and norm > limit
             if self.kind == "adaptive" and math.isfinite(norm):
-                seen = self.factor * norm
+                seen = self.factor * (
+                    min(norm, limit) if limit is not None else norm
+                )  # a spike counts as thr
                 self.running = seen if limit is None else self.alpha * limit + (1 - self.alpha) * seen
             return ClipResult(norm, clipped)
         norm = float(clip_grad_norm_(params, math.inf))  # measure only

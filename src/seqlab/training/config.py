@@ -28,7 +28,8 @@ class TrainConfig:
 
     Clipping ``clip``: ``norm`` (global L2 norm ≤ ``clip_norm``), ``value`` (each entry in
     ±``clip_value``), ``adaptive`` (global norm ≤ a running threshold
-    ``thr_t = α·thr_{t−1} + (1−α)·c·‖g_t‖``, α = ``clip_alpha``, c = ``clip_factor``) or ``none``.
+    ``thr_t = α·thr_{t−1} + (1−α)·c·min(‖g_t‖, thr_{t−1})``, α = ``clip_alpha``, c = ``clip_factor``)
+    or ``none``.
 
     ``precision``: ``fp32``, ``bf16`` (autocast, CPU and CUDA) or ``fp16`` (autocast + GradScaler,
     CUDA only). ``metric`` / ``metric_mode`` name what ``best`` checkpoints, early stopping
@@ -110,6 +111,10 @@ class TrainConfig:
             raise ConfigError(
                 f"tbptt_backprop: expected >= tbptt ({self.tbptt}) — every chunk's own steps are "
                 f"back-propagated; got {self.tbptt_backprop}"
+            )
+        if self.tbptt and self.batch_tokens:
+            raise ConfigError(
+                "batch_tokens: stateful TBPTT reads batch_size rows of tbptt steps; set one of them"
             )
         if self.tbptt_backprop and not self.tbptt:
             raise ConfigError("tbptt_backprop: needs tbptt > 0 (the chunk length of stateful training)")

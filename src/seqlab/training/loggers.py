@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -37,11 +38,21 @@ class MetricsLog:
         self.file = path.open("a" if resume_step is not None else "w", encoding="utf-8")
 
     def write(self, record: dict[str, Any]) -> None:
-        self.file.write(json.dumps(record) + "\n")
+        self.file.write(json.dumps(_finite(record), allow_nan=False) + "\n")  # NaN/inf -> null: valid JSON
         self.file.flush()
 
     def close(self) -> None:
         self.file.close()
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _keep(line: str, step: int) -> bool:

@@ -8,6 +8,7 @@ results are the same), keeping only the block inputs and recomputing the inside 
 from __future__ import annotations
 
 import functools
+import resource
 
 import torch
 from torch import nn
@@ -39,6 +40,4 @@ def memory_mb(device: torch.device) -> float:
     """Peak memory so far: the CUDA allocator's on a GPU, the process's peak RSS on CPU."""
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
-    from seqlab.bench.memory import rss_kb
-
-    return rss_kb("VmHWM") / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux

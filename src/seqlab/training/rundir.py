@@ -60,8 +60,18 @@ class PreviousRun:
         shutil.rmtree(run_dir / PREVIOUS, ignore_errors=True)
 
 
+# what a resumed run may change: how long and how it runs, not what it optimises
+RESUME_MAY_CHANGE = {
+    "steps", "eval_every", "eval_batch_size", "log_every", "checkpoint_every", "keep_last", "keep_best",
+    "patience", "min_delta", "on_nonfinite", "tensorboard", "mlflow", "threads", "device", "precision",
+    "grad_checkpointing", "compile", "deterministic",
+}  # fmt: skip
+
+
 def check_resumable(config: Any, run_dir: Path) -> None:
-    """The run in ``run_dir`` must have the same task and model sections as ``config``."""
+    """The run in ``run_dir`` must have the same task and model sections as ``config``, and the
+    same train settings except :data:`RESUME_MAY_CHANGE` (the optimiser state, the schedule and
+    the data order saved in the checkpoint belong to the others)."""
     from seqlab.training.config import ExperimentConfig
 
     saved_path = run_dir / "config.yaml"
@@ -70,10 +80,12 @@ def check_resumable(config: Any, run_dir: Path) -> None:
     saved = ExperimentConfig.from_dict(load_file(saved_path)).to_dict()
     new = config.to_dict()
     diff = sorted(d for section in ("task", "model") for d in _diff(saved[section], new[section], section))
+    diff += sorted(d for d in _diff(saved["train"], new["train"], "train") if d[6:] not in RESUME_MAY_CHANGE)
     if diff:
         raise ConfigError(
             f"cannot resume {run_dir}: the config differs from the saved run's in "
-            f"{', '.join(diff)}; start a new run directory instead"
+            f"{', '.join(diff)}; start a new run directory instead (a resume may change only "
+            f"train.{{{', '.join(sorted(RESUME_MAY_CHANGE))}}})"
         )
 
 

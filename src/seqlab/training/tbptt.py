@@ -13,13 +13,17 @@ again but carry gradient — every scored step sees up to k2 steps of history::
 
 The window runs in two calls, [start, next start) then the rest, so the state at the next
 window's start comes out of the first call without any extra computation. At the end of the
-rows a new epoch starts from position 0 with a fresh state.
+rows a new epoch starts from position 0 with a fresh state. The cursor only lays windows out;
+the trainer runs them in order (several per update with gradient accumulation), hands each the
+state the previous one ended in, and commits the last one to :attr:`StreamCursor.state` once the
+update has proved finite.
 """
 
 from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+from seqlab.errors import ConfigError
 from seqlab.tasks.base import Batch
 from seqlab.tasks.stream import StreamTask
 
@@ -27,7 +31,7 @@ from seqlab.tasks.stream import StreamTask
 class Window(NamedTuple):
     batch: Batch  # the window's steps, target_mask False on the re-run steps before the new ones
     split: int  # where the next window starts, relative to this one (== its length if k2 == k1)
-    start_state: Any  # detached state at the window's first step (None at an epoch's start)
+    fresh: bool  # the window starts the rows (an epoch): no state to carry in
 
 
 class StreamCursor:
@@ -36,6 +40,12 @@ class StreamCursor:
     def __init__(self, task: StreamTask, batch_size: int, k1: int, k2: int) -> None:
         self.task, self.batch_size, self.k1, self.k2 = task, batch_size, k1, k2
         self.rows = task.stream_rows(batch_size)
+        if max(k1, k2) > self.rows:
+            raise ConfigError(
+                f"train.tbptt: windows of {max(k1, k2)} steps do not fit the stream's rows of {self.rows} "
+                f"steps (the training stream split into batch_size={batch_size} rows); use shorter "
+                "windows or a smaller batch"
+            )
         self.position = 0  # first new step of the next window
         self.window_start = 0
         self.state: Any = None  # detached state at window_start
@@ -50,12 +60,12 @@ class StreamCursor:
         batch.target_mask[:, : self.position - self.window_start] = False  # already scored
         next_start = max(0, end - self.k2 + self.k1) if self.k2 > self.k1 else end
         next_start = max(next_start, self.window_start)
-        window = Window(batch, next_start - self.window_start, self.state)
+        window = Window(batch, next_start - self.window_start, self.window_start == 0)
         self.position, self.window_start = end, next_start
         return window
 
     def carry(self, state: Any) -> None:
-        """The detached state at the next window's start (the trainer computes it)."""
+        """Commit the detached state at the next window's start (None: start it afresh)."""
         self.state = state
 
     def state_dict(self) -> dict[str, Any]:

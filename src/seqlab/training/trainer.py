@@ -22,7 +22,10 @@ import contextlib
 import json
 import logging
 import math
+import os
+import re
 import time
+import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -91,7 +94,9 @@ class Trainer:
         self.device = resolve_device(dist.device_for(self.dist, tc.device))
         if tc.threads:
             torch.set_num_threads(tc.threads)
-        torch.use_deterministic_algorithms(tc.deterministic)
+        if tc.deterministic:
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS needs it to be deterministic
+            torch.use_deterministic_algorithms(True)
         if tc.precision == "fp16" and self.device.type != "cuda":
             raise ConfigError("train.precision: fp16 needs CUDA (use bf16 on CPU)")
 
@@ -119,7 +124,7 @@ class Trainer:
         self.step = 0
         self.counters = {"tokens": 0, "train_time": 0.0, "clipped": 0, "skipped": 0, "skips_in_a_row": 0}
         self.show_progress = progress and self.dist.is_main
-        self.validated = False  # set by the first evaluation that found the tracked metric
+        self.stopped = False  # early stopping fired (saved, so a resume does not train on)
 
     # -- setup -----------------------------------------------------------------------------------
 
@@ -130,15 +135,15 @@ class Trainer:
                 f"train.tbptt: task {name!r} has no training stream; stateful TBPTT needs a "
                 "streaming task such as charlm"
             )
-        grows = self.model.state_size(1) != self.model.state_size(4096)
+        grows = self.model.state_size(4096) != self.model.state_size(8192)  # bounded states stop growing
         if not isinstance(self.config.model, ModelConfig) or grows:
             raise ConfigError(
                 "train.tbptt: the model's state grows with the context (plain attention's KV cache); "
                 "use xl-attention (segment memory) or recurrent mixers"
             )
-        if self.dist.active and tc.backprop_len > tc.tbptt:
+        if self.dist.active:  # each rank carries its own rows, and checkpoints hold rank 0's only
             raise ConfigError(
-                "train.tbptt_backprop > tbptt is not supported under torchrun (two forward calls per window)"
+                "train.tbptt is not supported under torchrun yet; train the stream in one process"
             )
         return StreamCursor(self.task, tc.batch_size, tc.tbptt, tc.backprop_len)
 
@@ -154,11 +159,18 @@ class Trainer:
         params, size = self.model.num_params(), self.model.state_size()
         self.loggers.write({"event": "start", "step": 0, "params": params, "state_size": size}, 0)
         log.info("model: %s parameters", f"{params:,}")
+        if self.tc.metric:  # a name the user typed: check it before any training, on step 0's model
+            metrics = evaluate(self.model, self.task, self.tc.eval_batch_size)
+            self._check_metric(metrics)
+            self.loggers.write({"step": 0, "eval": metrics}, 0)
 
     def _resume(self) -> bool:
-        self.checkpoints.clean_partial() if self.dist.is_main else None
+        if self.dist.is_main:
+            self.checkpoints.clean_partial()
         dist.barrier(self.dist)
         path = self.checkpoints.latest()
+        if self.dist.is_main:
+            self.checkpoints.drop_after(path)  # corrupt newer ones would outrank fresh saves
         if path is None:
             log.warning("%s: no checkpoint to resume from; starting from step 0", self.run_dir)
             return False
@@ -166,15 +178,18 @@ class Trainer:
         tensors, data = load_state(path)
         unpack_optimizer(self.optimizer, tensors, data["optimizer"])
         self.schedule.load_state_dict(data["schedule"])
-        self.scaler.load_state_dict(data["scaler"]) if data["scaler"] else None
+        if data["scaler"]:
+            self.scaler.load_state_dict(data["scaler"])
         self.clipper.load_state_dict(data["clipper"])
         self.tracker.load_state_dict(data["tracker"])
         self.plateau.load_state_dict(data["plateau"])
-        self.step, self.counters = data["step"], data["counters"]
+        self.step, self.counters, self.stopped = data["step"], data["counters"], data["stopped"]
         if self.cursor is not None:
             carry = unpack_carry(tensors, self._state_template(), self.device) if data["carry"] else None
             self.cursor.load_state_dict(data["cursor"], carry)
         unpack_rng(self.generator, tensors)  # last: nothing above may draw from the RNGs
+        if self.dist.is_main:
+            save_file(self.config.to_dict(), self.run_dir / "config.yaml")  # train.* may have changed
         self.loggers = RunLoggers(self.run_dir, self.config, self.step, self.dist.is_main)
         self.loggers.write({"event": "resume", "step": self.step, "checkpoint": str(path)}, self.step)
         log.info("resumed from %s (step %d)", path, self.step)
@@ -195,8 +210,7 @@ class Trainer:
         tc = self.tc
         progress = Progress(tc.steps, self.step, self.show_progress, tc.log_every)
         clock = time.perf_counter()
-        stop = False
-        while self.step < tc.steps and not stop:
+        while self.step < tc.steps and not self.stopped:
             for callback in self.callbacks:
                 callback(self)
             record = self._update()
@@ -208,45 +222,62 @@ class Trainer:
             progress.update(self.step, record["loss"], self._tokens_per_s())
             if tc.eval_every and self.step % tc.eval_every == 0 and self.step < tc.steps:
                 metrics = evaluate(self.model, self.task, tc.eval_batch_size)
-                stop = self._track(metrics)
+                self.stopped = self._track(metrics)
                 self.loggers.write({"step": self.step, "eval": metrics}, self.step)
                 progress.message(f"step {self.step}: " + _headline(metrics, self.task))
-            if self._checkpoint_due() or stop:
-                self.save()
+            if (self._checkpoint_due() or self.stopped) and self.step < tc.steps:
+                self.save()  # the last step's is written by _finish, after the final evaluation
             clock = time.perf_counter()
         progress.close()
-        return self._finish(stopped_early=stop)
+        return self._finish()
 
     def _update(self) -> dict[str, Any]:
-        """One optimiser step over ``grad_accum`` micro-batches; returns what to log."""
+        """One optimiser step over ``grad_accum`` micro-batches; returns what to log.
+
+        Each micro-batch's mean loss is weighted by its share of the scored positions of the whole
+        update (all micro-batches, all ranks), so the gradient is that of the global mean. TBPTT
+        windows run in order, each from the state the previous one handed on; the cursor keeps
+        the last state only once the update has proved finite.
+        """
         items = [self._next_item() for _ in range(self.tc.grad_accum)]
         counts = [float(batch.target_mask.sum()) for batch, _ in items]
         total = dist.all_sum(sum(counts), self.dist, self.device)
         self.optimizer.zero_grad(set_to_none=True)
-        loss_sum, tokens = 0.0, 0
+        carry = self.cursor.state if self.cursor is not None else None
+        starts, loss_sum, tokens = [], 0.0, 0
         try:
             for i, ((batch, window), count) in enumerate(zip(items, counts)):
                 sync = i == len(items) - 1 or not self.dist.active
+                starts.append(None if window is None or window.fresh else carry)
                 with contextlib.nullcontext() if sync else self.net.no_sync():
-                    loss = self._loss(batch, window)
-                    self.scaler.scale(loss * (count * self.dist.world / total)).backward()
+                    loss, carry = self._loss(batch, window, starts[-1])
+                    self.scaler.scale(loss * (count * self.dist.world / max(total, 1.0))).backward()
                 loss_sum += loss.item() * count
                 tokens += int(batch.mask.sum()) if batch.mask is not None else batch.target_mask.numel()
         except InvalidInputError:  # a mixer refused NaN/Inf coming from an earlier layer
             loss_sum = math.nan
-        loss_value = dist.all_sum(loss_sum, self.dist, self.device) / total
+        loss_value = dist.all_sum(loss_sum, self.dist, self.device) / total if total else 0.0
         self.counters["tokens"] += tokens * self.dist.world
         self.scaler.unscale_(self.optimizer)
         params = [p for p in self.model.parameters() if p.grad is not None]
+        # with fp16 the scaler checks the gradients itself (and skips overflowing steps)
         finite = math.isfinite(loss_value) and (self.scaler.is_enabled() or grads_finite(params))
         if not finite:
-            return self._nonfinite(loss_value, items[0])
+            return self._nonfinite(loss_value, items[0], starts[0] if starts else None)
+        if self.cursor is not None:
+            self.cursor.carry(carry)
         self.counters["skips_in_a_row"] = 0
         clip = self.clipper(params)
         self.counters["clipped"] += clip.clipped
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
-        self.schedule.step()
+        if total:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            self.schedule.step()
+        else:  # nothing scored (e.g. echo's first steps): only the state moved; keep the schedule in step
+            self.scaler.update()
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", re.escape("Detected call of `lr_scheduler.step()`"))
+                self.schedule.step()
         return {"loss": loss_value, "grad_norm": clip.norm, "clipped": clip.clipped}
 
     def _next_item(self) -> tuple[Batch, Window | None]:
@@ -260,21 +291,25 @@ class Trainer:
             batch = self.task.train_batch(tc.batch_size, self.generator)
         return dist.shard(batch, self.dist).to(self.device), None
 
-    def _loss(self, batch: Batch, window: Window | None) -> torch.Tensor:
-        """Mean loss over this micro-batch's scored positions (stream windows carry their state)."""
+    def _loss(self, batch: Batch, window: Window | None, state: Any) -> tuple[torch.Tensor, Any]:
+        """Mean loss over this micro-batch's scored positions (0 if none), and for a TBPTT window
+        the detached state at the next window's start."""
         dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.tc.precision)
+        carry = None
         with torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None):
             if window is None:
                 outputs = run_model(self.forward_net, batch)
             else:
-                outputs, carry = self._window_outputs(self.forward_net, batch, window)
-                self.cursor.carry(detach_state(carry))
-            return self.task.loss(outputs, batch, label_smoothing=self.tc.label_smoothing)
+                outputs, carry = self._window_outputs(self.forward_net, batch, window.split, state)
+                carry = detach_state(carry)
+            if not batch.target_mask.any():
+                return outputs.sum() * 0.0, carry  # keeps every parameter in the graph (DDP)
+            return self.task.loss(outputs, batch, label_smoothing=self.tc.label_smoothing), carry
 
     @staticmethod
-    def _window_outputs(net, batch: Batch, window: Window) -> tuple[torch.Tensor, Any]:
-        """Outputs of a TBPTT window and the state at the next window's start."""
-        x, split, state = batch.inputs, window.split, window.start_state
+    def _window_outputs(net, batch: Batch, split: int, state: Any) -> tuple[torch.Tensor, Any]:
+        """Outputs of a TBPTT window from ``state`` and the state at the next window's start."""
+        x = batch.inputs
         if 0 < split < x.shape[1]:  # k2 > k1: the next window starts inside this one
             head, mid = net(x[:, :split], state)
             tail, _ = net(x[:, split:], mid)
@@ -282,24 +317,30 @@ class Trainer:
         outputs, end = net(x, state)
         return outputs, (state if split == 0 else end)
 
-    def _nonfinite(self, loss_value: float, item: tuple[Batch, Window | None]) -> dict[str, Any]:
+    def _nonfinite(self, loss_value: float, item: tuple[Batch, Window | None], state: Any) -> dict[str, Any]:
         batch, window = item
         if window is None:
             forward = lambda: run_model(self.model, batch)  # noqa: E731
         else:
-            forward = lambda: self._window_outputs(self.model, batch, window)  # noqa: E731
+            forward = lambda: self._window_outputs(self.model, batch, window.split, state)  # noqa: E731
         message = diagnose(self.step + 1, loss_value, self.model, forward)
+        if self.cursor is not None and self.cursor.state is not None:
+            self.cursor.carry(None)  # the next window starts afresh rather than from a suspect state
+            message += "; the carried TBPTT state was reset"
         self.optimizer.zero_grad(set_to_none=True)
         self.counters["skipped"] += 1
         self.counters["skips_in_a_row"] += 1
         self.loggers.write({"step": self.step + 1, "event": "nonfinite", "message": message}, self.step + 1)
         if self.tc.on_nonfinite == "stop" or self.counters["skips_in_a_row"] >= MAX_SKIPS_IN_A_ROW:
-            if all(bool(torch.isfinite(p).all()) for p in self.model.parameters()):
+            params_ok = all(bool(torch.isfinite(p).all()) for p in self.model.parameters())
+            if params_ok and not self.checkpoints.path(self.step).exists():
                 self.save()  # a transient fault: the parameters are those of the last good step
             self.loggers.close()
             last = self.checkpoints.latest() if self.dist.is_main else None
             raise NonFiniteError(f"{message}; stopped, last good checkpoint: {last or 'none'}")
         log.warning("%s; step skipped", message)
+        if self.scaler.is_enabled():
+            self.scaler.update()  # unscale_ ran this step; the next one needs a fresh update
         self.schedule.step()
         return {"loss": loss_value, "grad_norm": math.nan, "clipped": False, "skipped": True}
 
@@ -321,18 +362,20 @@ class Trainer:
 
     def _track(self, metrics: dict[str, Any]) -> bool:
         """Best checkpoint, plateau schedule, early stopping; True to stop."""
-        if self.metric not in metrics:
-            choices = ", ".join(k for k, v in metrics.items() if isinstance(v, float))
-            raise ConfigError(
-                f"train.metric: {self.metric!r} is not a metric of this task; choose from {choices}"
-            )
+        self._check_metric(metrics)
         value = float(metrics[self.metric])
-        self.validated = True
         if self.tracker.update(value) and self.tc.keep_best and self.dist.is_main:
             save_checkpoint(self.checkpoints.root / "best", self.model, self._meta(metrics))
         if self.tc.schedule == "plateau":
             self.plateau.observe(value)
         return bool(self.tc.patience) and self.tracker.bad_evals >= self.tc.patience
+
+    def _check_metric(self, metrics: dict[str, Any]) -> None:
+        if self.metric not in metrics:
+            choices = ", ".join(k for k, v in metrics.items() if isinstance(v, float))
+            raise ConfigError(
+                f"train.metric: {self.metric!r} is not a metric of this task; choose from {choices}"
+            )
 
     def _checkpoint_due(self) -> bool:
         every = self.tc.checkpoint_every or self.tc.eval_every
@@ -359,20 +402,21 @@ class Trainer:
             "plateau": self.plateau.state_dict(),
             "cursor": self.cursor.state_dict() if self.cursor is not None else None,
             "carry": carry is not None,
+            "stopped": self.stopped,
         }
         return tensors, data
 
     def _meta(self, metrics: dict[str, Any] | None = None) -> dict[str, Any]:
         return {"step": self.step, "config": self.config.to_dict(), "metrics": _scalars(metrics or {})}
 
-    def _finish(self, stopped_early: bool) -> dict[str, Any]:
+    def _finish(self) -> dict[str, Any]:
         final = evaluate(self.model, self.task, self.tc.eval_batch_size)
         self._track(final)  # the last evaluation may be the best
         final |= {
             "step": self.step,
             "train_time_s": round(self.counters["train_time"], 2),
             "params": self.model.num_params(),
-            "stopped_early": stopped_early,
+            "stopped_early": self.stopped,
             "skipped_steps": self.counters["skipped"],
         }
         if self.tracker.best is not None:
@@ -380,8 +424,7 @@ class Trainer:
         self.loggers.write({"step": self.step, "eval": final, "final": True}, self.step)
         self.loggers.close()
         if self.dist.is_main:
-            if not self.checkpoints.steps() or self.checkpoints.steps()[-1] != self.step:
-                self.checkpoints.save(self.step, self.model, self._meta(final), self._state())
+            self.checkpoints.save(self.step, self.model, self._meta(final), self._state())
             save_checkpoint(self.run_dir / "checkpoint", self.model, self._meta(final))
             atomic_write_text(self.run_dir / "final_metrics.json", json.dumps(final, indent=2) + "\n")
         dist.barrier(self.dist)
@@ -401,8 +444,9 @@ def train(
 
     ``resume`` continues from the newest good checkpoint (the saved config must describe the same
     task and model); ``overwrite`` replaces a previous run's files, which are kept aside until the
-    new run has passed its first evaluation — a run that fails before that (a bad setting, a
-    metric name that does not exist) never destroys an earlier one.
+    new run has saved its first checkpoint — a run that fails before that (a bad setting, a
+    metric name that does not exist: checked by an evaluation before step 1) never destroys an
+    earlier one.
     """
     run_dir = Path(run_dir)
     if resume:
@@ -413,8 +457,8 @@ def train(
         trainer.start(resume)
         metrics = trainer.fit()
     except BaseException:
-        if previous is not None and not trainer.validated:
-            previous.restore()  # the new run failed before its first evaluation: the old one stands
+        if previous is not None and not trainer.checkpoints.steps():
+            previous.restore()  # the new run failed before saving anything: the old one stands
         raise
     finally:
         dist.shutdown(trainer.dist)
