@@ -225,7 +225,7 @@ class Trainer:
                 self.stopped = self._track(metrics)
                 self.loggers.write({"step": self.step, "eval": metrics}, self.step)
                 progress.message(f"step {self.step}: " + _headline(metrics, self.task))
-            if (self._checkpoint_due() or self.stopped) and self.step < tc.steps:
+            if self._checkpoint_due() and self.step < tc.steps and not self.stopped:
                 self.save()  # the last step's is written by _finish, after the final evaluation
             clock = time.perf_counter()
         progress.close()
