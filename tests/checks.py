@@ -43,3 +43,17 @@ def assert_incremental_decoding_equals_teacher_forcing(model, source, inputs, so
     b, _ = model.decode(inputs[:, 4:], carried)
     torch.testing.assert_close(torch.cat([a, b], 1), full, **tol)
     return state
+
+
+def assert_beam_one_equals_greedy(model, source, source_mask, wide_beam: int):
+    """Beam 1 == greedy decoding, and a wider beam never finds a worse sequence; returns the
+    width-``wide_beam`` result for further checks."""
+    from seqlab.models.decoding import beam_search, greedy_decode
+
+    start = torch.full((source.shape[0],), 1)
+    greedy = greedy_decode(model, model.start(source, source_mask), start, 8, eos=2, pad=0)
+    one = beam_search(model, model.start(source, source_mask), start, 8, beam_size=1, eos=2, pad=0)
+    assert one.tokens.tolist() == greedy.tolist()
+    wide = beam_search(model, model.start(source, source_mask), start, 8, beam_size=wide_beam, eos=2, pad=0)
+    assert (wide.log_probs >= one.log_probs - 1e-9).all()  # a wider beam never finds worse
+    return wide

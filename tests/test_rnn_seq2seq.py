@@ -11,12 +11,11 @@ import sys
 import pytest
 import torch
 
-from checks import assert_incremental_decoding_equals_teacher_forcing
+from checks import assert_beam_one_equals_greedy, assert_incremental_decoding_equals_teacher_forcing
 from seqlab.config import from_dict, to_dict
 from seqlab.errors import ConfigError, ShapeError
 from seqlab.layers.rnn_attention import DecoderCell
 from seqlab.models import MODELS, RNNSeq2Seq, RNNSeq2SeqConfig, dump_model, parse_model
-from seqlab.models.decoding import beam_search, greedy_decode
 from seqlab.ops.attention import additive
 from seqlab.spec import IOSpec
 
@@ -236,14 +235,8 @@ def test_empty_source_row_is_finite_and_every_parameter_learns():
 
 
 def test_beam_one_equals_greedy():
-    model = _model()
     source, _, source_mask = _batch()
-    start = torch.full((3,), 1)
-    greedy = greedy_decode(model, model.start(source, source_mask), start, 8, eos=2, pad=0)
-    one = beam_search(model, model.start(source, source_mask), start, 8, beam_size=1, eos=2, pad=0)
-    assert one.tokens.tolist() == greedy.tolist()
-    wide = beam_search(model, model.start(source, source_mask), start, 8, beam_size=3, eos=2, pad=0)
-    assert (wide.log_probs >= one.log_probs - 1e-9).all()  # a wider beam never finds worse
+    assert_beam_one_equals_greedy(_model(), source, source_mask, wide_beam=3)
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
