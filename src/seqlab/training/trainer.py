@@ -125,6 +125,7 @@ class Trainer:
         self.counters = {"tokens": 0, "train_time": 0.0, "clipped": 0, "skipped": 0, "skips_in_a_row": 0}
         self.show_progress = progress and self.dist.is_main
         self.stopped = False  # early stopping fired (saved, so a resume does not train on)
+        self.last_eval: tuple[int, dict[str, Any]] = (-1, {})  # (step, metrics) of the newest evaluation
 
     # -- setup -----------------------------------------------------------------------------------
 
@@ -223,6 +224,7 @@ class Trainer:
             if tc.eval_every and self.step % tc.eval_every == 0 and self.step < tc.steps:
                 metrics = evaluate(self.model, self.task, tc.eval_batch_size)
                 self.stopped = self._track(metrics)
+                self.last_eval = (self.step, metrics)
                 self.loggers.write({"step": self.step, "eval": metrics}, self.step)
                 progress.message(f"step {self.step}: " + _headline(metrics, self.task))
             if self._checkpoint_due() and self.step < tc.steps and not self.stopped:
@@ -410,8 +412,11 @@ class Trainer:
         return {"step": self.step, "config": self.config.to_dict(), "metrics": _scalars(metrics or {})}
 
     def _finish(self) -> dict[str, Any]:
-        final = evaluate(self.model, self.task, self.tc.eval_batch_size)
-        self._track(final)  # the last evaluation may be the best
+        if self.last_eval[0] == self.step:  # stopped early right after evaluating this model
+            final = dict(self.last_eval[1])
+        else:
+            final = evaluate(self.model, self.task, self.tc.eval_batch_size)
+            self._track(final)  # the last evaluation may be the best
         final |= {
             "step": self.step,
             "train_time_s": round(self.counters["train_time"], 2),
