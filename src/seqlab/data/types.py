@@ -64,7 +64,8 @@ class LabelledTexts:
         return len(self.texts)
 
     def subset(self, indices: Sequence[int]) -> LabelledTexts:
-        return LabelledTexts([self.texts[i] for i in indices], [self.labels[i] for i in indices], self.label_names)
+        texts, labels = [self.texts[i] for i in indices], [self.labels[i] for i in indices]
+        return LabelledTexts(texts, labels, self.label_names)
 
     def counts(self) -> dict[str, int]:
         """Examples per label name (label balance)."""
@@ -147,7 +148,8 @@ class TimeSeries:
         )
 
     def stats(self) -> dict:
-        out = {"points": len(self), "channels": len(self.columns), "missing": int(np.isnan(self.values).sum())}
+        missing = int(np.isnan(self.values).sum())
+        out = {"points": len(self), "channels": len(self.columns), "missing": missing}
         if self.labels is not None:
             out["anomalous_points"] = int(self.labels.sum())
         return out

@@ -124,4 +124,6 @@ def read_builtin(filename: str, dataset: str) -> str:
     except FileNotFoundError:
         raise ConfigError(f"dataset {dataset!r}: missing file {path}; rebuild it with {script}") from None
     except (lzma.LZMAError, UnicodeDecodeError) as err:
-        raise ConfigError(f"dataset {dataset!r}: {path} is damaged ({err}); rebuild it with {script}") from None
+        raise ConfigError(
+            f"dataset {dataset!r}: {path} is damaged ({err}); rebuild it with {script}"
+        ) from None
