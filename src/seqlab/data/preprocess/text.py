@@ -156,9 +156,10 @@ def _expand_one(word: str) -> str:
             if not (key.endswith("'s") and key[:-2] in _IS_WORDS):
                 return word
             out = word[:-2] + " is"
-    if len(word) > 1 and word.replace("'", "").replace("’", "").isupper():
+    letters = word.replace("'", "").replace("’", "")
+    if len(letters) > 1 and letters.isupper():
         return out.upper()
-    return out[0].upper() + out[1:] if word[0].isupper() else out
+    return out[0].upper() + out[1:] if letters[0].isupper() else out
 
 
 def expand_contractions(text: str) -> str:
