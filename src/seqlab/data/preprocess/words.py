@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from functools import cache
+from functools import cache, lru_cache
 
 import simplemma
 import snowballstemmer
@@ -209,11 +209,14 @@ class Stemmer:
         self.algorithm = algorithm
         self._language = "english" if algorithm == "porter" else algorithm
         self._stemmer = snowballstemmer.stemmer(algorithm)
+        # the Snowball stemmers are pure Python; word frequencies are Zipfian, so a memo of
+        # the frequent words makes stemming a corpus several times faster
+        self._stem = lru_cache(maxsize=1 << 16)(self._stem_uncached)
 
     def __call__(self, tokens: Iterable[str]) -> list[str]:
         return [self._stem(t) if _is_word(t) else t for t in tokens]
 
-    def _stem(self, token: str) -> str:
+    def _stem_uncached(self, token: str) -> str:
         return _keep_negation(token, self._stemmer.stemWord(token.lower()), self._language)
 
 
