@@ -180,9 +180,9 @@ STEMMERS: tuple[str, ...] = tuple(snowballstemmer.algorithms())
 
 @cache
 def _lemmatiser_languages() -> frozenset[str]:
-    try:  # simplemma exposes no public list; this is where 1.x and 2.x keep it
+    try:  # simplemma exposes no public list; this is where simplemma 2.x keeps it
         from simplemma.strategies.dictionaries.dictionary_factory import SUPPORTED_LANGUAGES
-    except ImportError:  # pragma: no cover - a future layout; fall back to trying a word
+    except ImportError:  # pragma: no cover - another layout: simplemma checks on first use
         return frozenset()
     return frozenset(SUPPORTED_LANGUAGES)
 
@@ -223,8 +223,8 @@ class Stemmer:
 class Lemmatiser:
     """Dictionary lemmatisation by ``simplemma`` (no part-of-speech tagging).
 
-    simplemma looks each word up in a dictionary built from Wiktionary-derived data, so it
-    gives the most common lemma of a form without context: "mice" -> "mouse", "running" ->
+    simplemma looks each word up in a dictionary shipped in its wheel, so it gives one lemma
+    per form whatever the context: "mice" -> "mouse", "running" ->
     "run", "better" -> "good" (the adjective reading; the verb "to better" is not chosen).
     A negator whose lemma would no longer be one ("weren't" -> "be", "don't" -> "do") is left
     whole; "keine" -> "kein" and "n't" -> "not" are kept.
