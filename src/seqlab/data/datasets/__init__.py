@@ -3,6 +3,7 @@
 Importing this package registers every dataset module below.
 """
 
+from seqlab.data.datasets import text
 from seqlab.data.datasets.base import BUILTIN_DIR, DATASETS, DataCard, Dataset, load_dataset, read_builtin
 
-__all__ = ["BUILTIN_DIR", "DATASETS", "DataCard", "Dataset", "load_dataset", "read_builtin"]
+__all__ = ["BUILTIN_DIR", "DATASETS", "DataCard", "Dataset", "load_dataset", "read_builtin", "text"]
