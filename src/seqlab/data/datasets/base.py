@@ -110,14 +110,14 @@ def load_dataset(name: str) -> dict[str, Any]:
     return DATASETS.get(name)().load()
 
 
-def read_builtin(filename: str, dataset: str) -> str:
+def read_builtin(filename: str, dataset: str, script: str | None = None) -> str:
     """UTF-8 text of a prepared file in ``seqlab/data/builtin`` (``.xz`` files decompressed).
 
     A missing or damaged file is a :class:`~seqlab.errors.ConfigError` naming the file and the
-    script that rebuilds it (``scripts/data/prepare_<dataset>.py``).
+    script that rebuilds it (``script``, default ``scripts/data/prepare_<dataset>.py``).
     """
     path = BUILTIN_DIR / filename
-    script = f"scripts/data/prepare_{dataset.replace('-', '_')}.py"
+    script = script or f"scripts/data/prepare_{dataset.replace('-', '_')}.py"
     try:
         raw = lzma.decompress(path.read_bytes()) if path.suffix == ".xz" else path.read_bytes()
         return raw.decode("utf-8")
