@@ -104,7 +104,9 @@ def _reviews() -> tuple[tuple[str, ...], tuple[int, ...]]:
     return tuple(texts), tuple(labels)
 
 
-def stratified_split(labels: list[int] | tuple[int, ...], fractions: tuple[float, ...], seed: int):
+def stratified_split(
+    labels: list[int] | tuple[int, ...], fractions: tuple[float, ...], seed: int
+) -> list[np.ndarray]:
     """Index arrays per split: each class cut by :func:`split_indices`, each split then shuffled.
 
     Every split gets the classes in the proportions of the whole (up to rounding).
