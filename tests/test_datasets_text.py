@@ -159,8 +159,12 @@ def test_missing_or_damaged_file_names_the_rebuild_script(tmp_path, monkeypatch)
         (tmp_path / "movie_reviews.tsv.xz").write_bytes(b"not xz")
         with pytest.raises(ConfigError, match="damaged"):
             load_dataset("movie-reviews")
+        text_datasets._verses.cache_clear()
+        with pytest.raises(ConfigError, match=r"'translation-en-es'.*scripts/data/prepare_translation\.py"):
+            load_dataset("translation-en-es")
     finally:
         text_datasets._reviews.cache_clear()
+        text_datasets._verses.cache_clear()
 
 
 def test_examples_for_show(loaded):

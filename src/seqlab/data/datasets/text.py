@@ -249,7 +249,8 @@ class CmuDict(Dataset):
 def _verses() -> tuple[tuple[str, str, str], ...]:
     """((reference, english, spanish), ...) in Bible order, each English verse text once."""
     rows, seen = [], set()
-    for number, line in enumerate(read_builtin("translation_en_es.tsv.xz", "translation").splitlines(), 1):
+    raw = read_builtin("translation_en_es.tsv.xz", "translation-en-es", "scripts/data/prepare_translation.py")
+    for number, line in enumerate(raw.splitlines(), 1):
         fields = line.split("\t")
         if len(fields) != 3:
             raise ConfigError(f"translation_en_es.tsv.xz line {number}: expected reference, english, spanish")
