@@ -1,4 +1,4 @@
-"""``seqlab`` command line: list, train (and resume), generate, gradients.
+"""``seqlab`` command line: list, train (and resume), generate, gradients, data.
 
 Errors in user input print one line ``error: ...`` to stderr and exit with status 2
 (``--debug`` shows the traceback instead).
@@ -113,8 +113,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_generate)
 
     from seqlab.cli import gradients
+    from seqlab.cli.data import add_data_parser
 
     gradients.add_parser(sub, common)
+    add_data_parser(sub, common)
     return parser
 
 
