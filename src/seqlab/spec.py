@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -15,16 +15,23 @@ class IOSpec:
         output_dim: width of the model's per-step output (classes, vocabulary or regression targets).
         source_vocab_size: for sequence-to-sequence tasks, the vocabulary of the source sequence
             the decoder is conditioned on (the batch carries ``source`` and ``source_mask``).
+        vocab: the token strings of the input vocabulary in id order, when the task has them
+            (tokenizer tasks); subword, CharNgram and pretrained embeddings need them. Not compared.
     """
 
     output_dim: int
     vocab_size: int | None = None
     input_dim: int | None = None
     source_vocab_size: int | None = None
+    vocab: tuple[str, ...] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if (self.vocab_size is None) == (self.input_dim is None):
             raise ValueError("IOSpec needs exactly one of vocab_size (tokens) or input_dim (features)")
+        if self.vocab is not None and len(self.vocab) != self.vocab_size:
+            raise ValueError(
+                f"IOSpec: vocab lists {len(self.vocab)} tokens but vocab_size is {self.vocab_size}"
+            )
 
     @property
     def is_language_model(self) -> bool:

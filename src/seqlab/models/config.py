@@ -66,6 +66,17 @@ class ModelConfig:
         positional: absolute positions added to the embeddings: ``none`` (recurrent mixers and
             RoPE/ALiBi attention need none), ``sinusoidal`` or ``learned`` (a table of ``max_len``).
         max_len: size of the learned position table; longer inputs are an error.
+        embedding: how token ids become vectors: ``token`` (a table, the default), ``subword``
+            (fastText: mean of the word's row and its hashed character 3..6-gram rows) or
+            ``charngram`` (mean of the word's character 2/3/4-gram rows); the last two need the
+            task's vocabulary strings (``IOSpec.vocab``).
+        embedding_vectors: pretrained vectors to start from: a GloVe ``.txt``, a word2vec/fastText
+            ``.vec``, a fastText ``.bin`` (the only source for ``subword``), or ``glove-6b-50d``
+            (the ``seqlab[glove]`` extra). A width other than ``d_model`` adds a linear projection.
+        freeze_embedding: keep the (pretrained) embedding fixed during training.
+        embedding_oov: rows for words the vectors lack: ``random``, ``zero`` or ``ngram``
+            (composed from character n-grams; see :func:`seqlab.data.vectors.embedding_matrix`).
+        embedding_buckets: rows of the hashed n-gram table of ``subword`` (a ``.bin`` brings its own).
     """
 
     d_model: int = 128
@@ -80,11 +91,17 @@ class ModelConfig:
     tie_weights: bool = False
     positional: Literal["none", "sinusoidal", "learned"] = "none"
     max_len: int = 2048
+    embedding: Literal["token", "subword", "charngram"] = "token"
+    embedding_vectors: str | None = None
+    freeze_embedding: bool = False
+    embedding_oov: Literal["random", "zero", "ngram"] = "random"
+    embedding_buckets: int = 100_000
 
     def __post_init__(self) -> None:
         check_positive("d_model", self.d_model)
         check_positive("max_len", self.max_len)
         check_positive("d_ff", self.d_ff, allow_zero=True)
+        check_positive("embedding_buckets", self.embedding_buckets)
         check_range("dropout", self.dropout, 0.0, 0.99)
         if not self.layer_types:
             raise ConfigError("layer_types: expected at least one mixer name")

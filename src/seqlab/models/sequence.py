@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from seqlab.errors import ConfigError, ShapeError
 from seqlab.layers import build_norm
 from seqlab.layers.positional import sinusoidal
+from seqlab.layers.word_embedding import WORD_EMBEDDINGS
 from seqlab.models.archs import ARCHS
 from seqlab.models.blocks import Block
 from seqlab.models.config import ModelConfig
@@ -28,6 +29,30 @@ class ModelState(NamedTuple):
 
     blocks: list  # one mixer state per block
     position: Tensor  # (B,) real tokens consumed so far per row
+
+
+def _token_embedding(config: ModelConfig, io: IOSpec) -> nn.Module:
+    """``model.embedding`` / ``model.embedding_vectors`` -> the module that embeds token ids."""
+    if config.embedding == "token" and config.embedding_vectors is None:
+        return nn.Embedding(io.vocab_size, config.d_model).requires_grad_(not config.freeze_embedding)
+    if io.vocab is None:
+        asked = f"embedding={config.embedding}" if config.embedding != "token" else "embedding_vectors"
+        raise ConfigError(
+            f"model.{asked} needs the vocabulary strings, and this task gives none (IOSpec.vocab)"
+        )
+    from seqlab.data.vectors import build_input_embedding  # only here: models need no data otherwise
+
+    seed = int(torch.randint(2**31 - 1, ()))  # from the seeded global stream, like every other init
+    return build_input_embedding(
+        config.embedding,
+        io.vocab,
+        config.d_model,
+        vectors=config.embedding_vectors,
+        freeze=config.freeze_embedding,
+        oov=config.embedding_oov,
+        buckets=config.embedding_buckets,
+        seed=seed,
+    )
 
 
 @ARCHS.register("sequence")
@@ -46,7 +71,7 @@ class SequenceModel(nn.Module):
         self.config, self.io = config, io
         D = config.d_model
         if io.vocab_size is not None:
-            self.embed: nn.Module = nn.Embedding(io.vocab_size, D)
+            self.embed: nn.Module = _token_embedding(config, io)
         else:
             self.embed = nn.Linear(io.input_dim, D)
         self.dropout = nn.Dropout(config.dropout)
@@ -69,13 +94,21 @@ class SequenceModel(nn.Module):
         if config.tie_weights:
             if not io.is_language_model:
                 raise ConfigError("tie_weights needs token inputs and outputs over the same vocabulary")
+            if not isinstance(self.embed, nn.Embedding):
+                raise ConfigError(
+                    f"tie_weights needs one (V, d_model) embedding table; embedding={config.embedding} "
+                    "(or pretrained vectors of another width) has none"
+                )
             self.head.weight = self.embed.weight
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """Embeddings N(0, 0.02) (mixers and norms initialise themselves)."""
-        if isinstance(self.embed, nn.Embedding):
+        """Embeddings N(0, 0.02) or their pretrained values (mixers and norms initialise themselves)."""
+        if type(self.embed) is nn.Embedding:
             nn.init.normal_(self.embed.weight, std=0.02)
+        for module in self.embed.modules():
+            if isinstance(module, WORD_EMBEDDINGS):
+                module.reset_parameters()
         if self.config.positional == "learned":
             nn.init.normal_(self.pos_embed.weight, std=0.02)
         nn.init.zeros_(self.head.bias)

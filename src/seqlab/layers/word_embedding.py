@@ -1,0 +1,474 @@
+"""Word embeddings built from characters: fastText subwords, CharNgram, and pretrained tables.
+
+Shape legend: B batch · T time · D embedding width · V vocabulary · L n-grams per word (padded).
+
+**fastText subwords** (Bojanowski et al. 2017, "Enriching Word Vectors with Subword Information").
+A word ``w`` is framed as ``<w>``; ``G_w`` is the set of its character n-grams, ``minn <= n <= maxn``
+(3..6 by default), each hashed into one of ``buckets`` rows::
+
+    v_w = ( E_word[w] + Σ_{g ∈ G_w} E_ngram[hash(g) mod buckets] ) / (1 + |G_w|)
+
+``hash`` is 32-bit FNV-1a over the UTF-8 bytes, with fastText's quirk that each byte is
+sign-extended (``uint32(int8(byte))``) before the XOR, so non-ASCII n-grams land in the same
+buckets as in fastText's own models. "walking" and "walked" share ``<wa, wal, alk, <wal, walk, <walk``,
+so their vectors share those rows even when every row is random.
+
+**CharNgram** (Hashimoto et al. 2016, "A Joint Many-Task Model"; torchtext's ``CharNGram``).
+The characters of ``w`` are framed by two boundary *symbols* ``#BEGIN#`` and ``#END#``; ``G_w`` is
+every n-gram for n ∈ {2, 3, 4}, keyed as ``"{n}gram-{chars}"`` (torchtext's keys), and::
+
+    v_w = mean_{g ∈ G_w} E[g]
+
+Here ``E`` has one row per distinct n-gram of the vocabulary (an exact n-gram vocabulary built at
+construction, so there are no hash collisions); n-grams of words outside it are skipped.
+
+Both modules take the vocabulary strings at construction and precompute, per word, the padded
+(V, L) row indices and averaging weights as buffers, so ``forward`` is one ``embedding_bag``.
+Special tokens (``[PAD]``, ``[UNK]``, ...) get a row of their own and no n-grams.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from seqlab.errors import ConfigError, ShapeError
+
+__all__ = [
+    "DEFAULT_SPECIALS",
+    "WORD_EMBEDDINGS",
+    "CharNgramEmbedding",
+    "Coverage",
+    "OOVPolicy",
+    "PretrainedEmbedding",
+    "SubwordEmbedding",
+    "Vectors",
+    "charngrams",
+    "embedding_matrix",
+    "fasttext_hash",
+    "fasttext_ngrams",
+    "pack_rows",
+    "pretrained_embedding",
+]
+
+DEFAULT_SPECIALS = ("[PAD]", "[UNK]", "[BOS]", "[EOS]", "[CLS]", "[SEP]", "[MASK]", "</s>")
+FNV_OFFSET, FNV_PRIME = 2166136261, 16777619
+_PIN = "_initial_"
+
+
+def fasttext_hash(text: str) -> int:
+    """fastText's FNV-1a 32-bit hash of ``text`` (UTF-8 bytes, each sign-extended as an int8).
+
+    Example:
+        >>> hex(fasttext_hash("a"))  # plain FNV-1a for ASCII
+        '0xe40c292c'
+    """
+    h = FNV_OFFSET
+    for byte in text.encode("utf-8"):
+        h ^= byte | 0xFFFFFF00 if byte >= 0x80 else byte  # uint32(int8(byte))
+        h = (h * FNV_PRIME) & 0xFFFFFFFF
+    return h
+
+
+def fasttext_ngrams(word: str, minn: int = 3, maxn: int = 6) -> list[str]:
+    """The character n-grams of ``<word>`` fastText uses, in fastText's order.
+
+    Lengths count Unicode characters (fastText walks UTF-8 code points). The lone boundary
+    markers ``<`` and ``>`` are never n-grams; the whole ``<word>`` is one when it is short enough.
+
+    Example:
+        >>> fasttext_ngrams("ab", 2, 3)
+        ['<a', '<ab', 'ab', 'ab>', 'b>']
+    """
+    s = f"<{word}>"
+    out = []
+    for i in range(len(s)):
+        for n in range(1, maxn + 1):
+            if i + n > len(s):
+                break
+            if n >= minn and not (n == 1 and (i == 0 or i + n == len(s))):
+                out.append(s[i : i + n])
+    return out
+
+
+def charngrams(word: str, ns: Iterable[int] = (2, 3, 4)) -> list[str]:
+    """CharNgram keys of ``word``: n-grams over ``#BEGIN#`` + characters + ``#END#``.
+
+    Example:
+        >>> charngrams("ab", (2,))
+        ['2gram-#BEGIN#a', '2gram-ab', '2gram-b#END#']
+    """
+    symbols = ["#BEGIN#", *word, "#END#"]
+    return [f"{n}gram-{''.join(symbols[i : i + n])}" for n in ns for i in range(len(symbols) - n + 1)]
+
+
+def pack_rows(rows: Sequence[Sequence[int]]) -> tuple[Tensor, Tensor]:
+    """Ragged row lists -> (index (V, L) long, weight (V, L) float): 1/len per real entry, 0 for padding.
+
+    A word with no rows gets all-zero weights (its vector is the zero vector).
+    """
+    width = max([len(r) for r in rows] + [1])
+    index = torch.zeros(len(rows), width, dtype=torch.long)
+    weight = torch.zeros(len(rows), width)
+    for i, r in enumerate(rows):
+        if r:
+            index[i, : len(r)] = torch.tensor(list(r), dtype=torch.long)
+            weight[i, : len(r)] = 1.0 / len(r)
+    return index, weight
+
+
+def _check_ids(ids: Tensor, vocab_size: int, name: str) -> None:
+    if ids.dim() != 2 or ids.is_floating_point():
+        raise ShapeError(f"{name}: expected token ids of shape (B, T), got {ids.dtype} {tuple(ids.shape)}")
+    if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= vocab_size):
+        raise ShapeError(
+            f"{name}: token ids must be in [0, {vocab_size}), got [{int(ids.min())}, {int(ids.max())}]"
+        )
+
+
+class _Pinned(nn.Module):
+    """Remembers pretrained values so that ``reset_parameters`` restores them instead of re-drawing."""
+
+    def pin(self, values: dict[str, Tensor]) -> None:
+        """Copy ``values`` (parameter path -> tensor) into the parameters and keep them for resets."""
+        with torch.no_grad():
+            for path, value in values.items():
+                self.get_parameter(path).copy_(value)
+                self.register_buffer(_PIN + path.replace(".", "__"), value.detach().clone(), persistent=False)
+
+    def _restore(self) -> bool:
+        pinned = [(n, b) for n, b in self.named_buffers(recurse=False) if n.startswith(_PIN)]
+        with torch.no_grad():
+            for name, value in pinned:
+                self.get_parameter(name[len(_PIN) :].replace("__", ".")).copy_(value)
+        return bool(pinned)
+
+
+class PretrainedEmbedding(nn.Embedding, _Pinned):
+    """An ``nn.Embedding`` initialised from a (V, D) matrix, frozen or fine-tuned.
+
+    ``reset_parameters()`` restores the pretrained matrix (not a random draw).
+
+    Example:
+        >>> emb = PretrainedEmbedding(torch.eye(3), freeze=True)
+        >>> emb(torch.tensor([[2]])).tolist(), emb.weight.requires_grad
+        ([[[0.0, 0.0, 1.0]]], False)
+    """
+
+    def __init__(self, matrix: Tensor, freeze: bool = True) -> None:
+        super().__init__(matrix.shape[0], matrix.shape[1])
+        self.pin({"weight": matrix.to(torch.float32)})
+        self.weight.requires_grad_(not freeze)
+
+    def reset_parameters(self) -> None:
+        if not self._restore():
+            super().reset_parameters()
+
+
+class SubwordEmbedding(_Pinned):
+    """fastText-style word vectors: mean of the word's own row and its hashed n-gram rows.
+
+    Args:
+        vocab: the token strings, in id order.
+        dim: embedding width D.
+        buckets: rows of the n-gram table (fastText uses 2M; a few 10k suit small models).
+        minn, maxn: n-gram lengths in characters, markers included.
+        specials: tokens that get their own row only (no n-grams).
+
+    Shape:
+        ids (B, T) -> (B, T, D).
+    """
+
+    def __init__(
+        self,
+        vocab: Sequence[str],
+        dim: int,
+        buckets: int = 100_000,
+        minn: int = 3,
+        maxn: int = 6,
+        specials: Iterable[str] = DEFAULT_SPECIALS,
+    ) -> None:
+        super().__init__()
+        if buckets < 1 or not 1 <= minn <= maxn:
+            raise ConfigError(
+                f"subword embedding: need buckets >= 1 and 1 <= minn <= maxn, got {buckets}, {minn}, {maxn}"
+            )
+        self.vocab, self.buckets, self.minn, self.maxn = list(vocab), buckets, minn, maxn
+        self.specials = frozenset(specials)
+        self.index = {w: i for i, w in enumerate(self.vocab)}
+        self.word = nn.Embedding(len(self.vocab), dim)
+        self.ngram = nn.Embedding(buckets, dim)
+        grams = [self.ngram_rows(w) for w in self.vocab]
+        index, weight = pack_rows(grams)
+        self.register_buffer("ngram_index", index, persistent=False)  # (V, L)
+        shrink = torch.tensor([len(g) / (1 + len(g)) for g in grams])  # 1/|G| -> 1/(1 + |G|)
+        self.register_buffer("ngram_weight", weight * shrink[:, None], persistent=False)  # (V, L)
+        self.register_buffer(
+            "word_weight", torch.tensor([1.0 / (1 + len(g)) for g in grams]), persistent=False
+        )
+        self.reset_parameters()
+
+    @classmethod
+    def from_fasttext(cls, ft: Any, vocab: Sequence[str], freeze: bool = False) -> SubwordEmbedding:
+        """Hold a fastText model's rows (:class:`~seqlab.data.vectors.FastTextVectors`), starting equal to it.
+
+        Words of ``vocab`` in fastText's dictionary take their own row; the others take the mean of
+        their n-gram rows as their own row, so that their composed vector is fastText's OOV vector.
+        """
+        emb = cls(vocab, ft.dim, buckets=ft.bucket, minn=ft.minn, maxn=max(ft.maxn, ft.minn))
+        nw = len(ft.words)
+        own = np.zeros((len(vocab), ft.dim), dtype=np.float32)
+        for i, word in enumerate(emb.vocab):
+            rows = [ft.index[word]] if word in ft else [nw + r for r in emb.ngram_rows(word)]
+            if rows:
+                own[i] = ft.input[rows].mean(axis=0)
+        emb.pin(
+            {"word.weight": torch.from_numpy(own), "ngram.weight": torch.from_numpy(np.array(ft.input[nw:]))}
+        )
+        return emb.requires_grad_(not freeze)
+
+    def ngram_rows(self, word: str) -> list[int]:
+        """Rows of the n-gram table for ``word`` (none for special tokens)."""
+        if word in self.specials:
+            return []
+        return [fasttext_hash(g) % self.buckets for g in fasttext_ngrams(word, self.minn, self.maxn)]
+
+    def reset_parameters(self) -> None:
+        """N(0, 0.02) for both tables, or the pinned pretrained values."""
+        if not self._restore():
+            nn.init.normal_(self.word.weight, std=0.02)
+            nn.init.normal_(self.ngram.weight, std=0.02)
+
+    def forward(self, ids: Tensor) -> Tensor:
+        B, T = ids.shape[:2]
+        _check_ids(ids, len(self.vocab), "subword embedding")
+        flat = ids.reshape(-1)  # (B·T,)
+        weights = self.ngram_weight[flat].to(self.ngram.weight.dtype)  # (B·T, L)
+        grams = F.embedding_bag(
+            self.ngram_index[flat], self.ngram.weight, per_sample_weights=weights, mode="sum"
+        )
+        own = self.word(flat) * self.word_weight[flat, None].to(grams.dtype)  # (B·T, D)
+        return (own + grams).view(B, T, -1)  # (B, T, D)
+
+    def embed_words(self, words: Sequence[str]) -> Tensor:
+        """Vectors (N, D) for any strings; a word outside the vocabulary is the mean of its n-gram rows."""
+        rows = []
+        for w in words:
+            grams = [len(self.vocab) + r for r in self.ngram_rows(w)]
+            rows.append(([self.index[w]] if w in self.index else []) + grams)
+        index, weight = pack_rows(rows)
+        table = torch.cat([self.word.weight, self.ngram.weight])  # (V + buckets, D)
+        return F.embedding_bag(index.to(table.device), table, per_sample_weights=weight.to(table), mode="sum")
+
+
+class CharNgramEmbedding(_Pinned):
+    """CharNgram word vectors: mean of the embeddings of the word's 2-, 3- and 4-grams.
+
+    The table has one row per distinct n-gram key of ``vocab`` (see :func:`charngrams`), plus one
+    row per special token present in ``vocab``. ``ngrams`` lists the keys in row order.
+
+    Shape:
+        ids (B, T) -> (B, T, D).
+    """
+
+    def __init__(
+        self,
+        vocab: Sequence[str],
+        dim: int,
+        ns: Sequence[int] = (2, 3, 4),
+        specials: Iterable[str] = DEFAULT_SPECIALS,
+    ) -> None:
+        super().__init__()
+        self.vocab, self.ns, self.specials = list(vocab), tuple(ns), frozenset(specials)
+        keys = [[f"special-{w}"] if w in self.specials else charngrams(w, self.ns) for w in self.vocab]
+        self.ngram_ids: dict[str, int] = {}
+        for k in (k for ks in keys for k in ks):
+            self.ngram_ids.setdefault(k, len(self.ngram_ids))
+        self.ngrams = list(self.ngram_ids)
+        self.table = nn.Embedding(len(self.ngrams), dim)
+        index, weight = pack_rows([[self.ngram_ids[k] for k in ks] for ks in keys])
+        self.register_buffer("ngram_index", index, persistent=False)  # (V, L)
+        self.register_buffer("ngram_weight", weight, persistent=False)  # (V, L)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """N(0, 0.02), or the pinned pretrained values."""
+        if not self._restore():
+            nn.init.normal_(self.table.weight, std=0.02)
+
+    def forward(self, ids: Tensor) -> Tensor:
+        B, T = ids.shape[:2]
+        _check_ids(ids, len(self.vocab), "charngram embedding")
+        flat = ids.reshape(-1)  # (B·T,)
+        weights = self.ngram_weight[flat].to(self.table.weight.dtype)  # (B·T, L)
+        x = F.embedding_bag(self.ngram_index[flat], self.table.weight, per_sample_weights=weights, mode="sum")
+        return x.view(B, T, -1)  # (B, T, D)
+
+    def embed_words(self, words: Sequence[str]) -> Tensor:
+        """Vectors (N, D) for any strings from their known n-grams (zero if none is known)."""
+        keys = [[f"special-{w}"] if w in self.specials else charngrams(w, self.ns) for w in words]
+        index, weight = pack_rows([[self.ngram_ids[k] for k in ks if k in self.ngram_ids] for ks in keys])
+        w = self.table.weight
+        return F.embedding_bag(index.to(w.device), w, per_sample_weights=weight.to(w), mode="sum")
+
+
+# ---------------------------------------------------------------------------------------------
+# pretrained vectors -> embedding tables
+
+
+class Vectors(Protocol):
+    """What the builders below need of loaded vectors (:class:`seqlab.data.vectors.WordVectors`)."""
+
+    words: list[str]
+
+    @property
+    def vectors(self) -> np.ndarray: ...  # (N, D)
+
+    @property
+    def dim(self) -> int: ...
+
+    def __len__(self) -> int: ...
+
+    def __contains__(self, word: object) -> bool: ...
+
+    def get(self, word: str, default: np.ndarray | None = None) -> np.ndarray | None: ...
+
+    def scale(self) -> float: ...
+
+
+OOVPolicy = Literal["random", "zero", "ngram"]
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """How a vocabulary was covered: found exactly, found lower-cased, or OOV (and what OOV got)."""
+
+    total: int
+    exact: int
+    lowercase: int
+    composed: int  # OOV words given a vector composed from character n-grams
+    random: int
+    zero: int
+
+    @property
+    def found(self) -> int:
+        return self.exact + self.lowercase
+
+    @property
+    def oov(self) -> int:
+        return self.total - self.found
+
+    def __str__(self) -> str:
+        share = self.found / max(self.total, 1)
+        return (
+            f"{self.found}/{self.total} words found ({share:.1%}: {self.exact} exact, {self.lowercase} "
+            f"lower-cased); {self.oov} OOV: {self.composed} n-gram composed, "
+            f"{self.random} random, {self.zero} zero"
+        )
+
+
+def embedding_matrix(
+    vectors: Vectors,
+    vocab: Sequence[str],
+    oov: OOVPolicy = "random",
+    seed: int = 0,
+    lowercase: bool = True,
+    specials: Sequence[str] = DEFAULT_SPECIALS,
+) -> tuple[np.ndarray, Coverage]:
+    """The (V, D) float32 matrix for ``vocab``: each word's vector, OOV rows by ``oov``.
+
+    Look-up order: the exact word, then (``lowercase``) its lower-cased form. OOV rows are
+    ``random`` (N(0, σ²) with σ the std of the loaded vectors' entries, from ``seed``), ``zero``,
+    or ``ngram``: fastText ``.bin`` vectors give the word's real subword vector (mean of its n-gram
+    rows); text vectors give the similarity-weighted mean of the 5 known words whose sets of
+    character 3..5-grams of ``<word>`` (lower-cased) have the highest cosine with the word's own
+    (falling back to random when no known word shares an n-gram). Special tokens are never
+    composed: they get zero rows under ``zero``, random rows otherwise.
+    """
+    if oov not in ("random", "zero", "ngram"):
+        raise ConfigError(f"oov: unknown policy {oov!r}; choose from: random, zero, ngram")
+    matrix = np.zeros((len(vocab), vectors.dim), dtype=np.float32)
+    counts = dict.fromkeys(("exact", "lowercase", "composed", "random", "zero"), 0)
+    missing = []
+    for i, word in enumerate(vocab):
+        key = word if word in vectors else word.lower() if lowercase and word.lower() in vectors else None
+        if key is None:
+            missing.append(i)
+            continue
+        matrix[i] = vectors.get(key)
+        counts["exact" if key == word else "lowercase"] += 1
+    composed: dict[str, np.ndarray] = {}
+    if oov == "ngram":
+        words = [vocab[i] for i in missing if vocab[i] not in specials]
+        composed = _compose_oov(vectors, words)
+    draws = np.random.default_rng(seed).normal(0.0, vectors.scale(), size=(len(missing), vectors.dim))
+    for row, i in zip(draws, missing, strict=True):
+        if vocab[i] in composed:
+            matrix[i], kind = composed[vocab[i]], "composed"
+        elif oov == "zero":
+            kind = "zero"
+        else:
+            matrix[i], kind = row, "random"
+        counts[kind] += 1
+    return matrix, Coverage(total=len(vocab), **counts)
+
+
+def _compose_oov(vectors: Vectors, words: Sequence[str], k: int = 5) -> dict[str, np.ndarray]:
+    """OOV word -> vector from character n-grams (see :func:`embedding_matrix`)."""
+    if hasattr(vectors, "subword_rows"):  # a fastText model: its own subword vectors
+        return {w: v for w in words if (v := vectors.get(w)) is not None}
+
+    def grams(word: str) -> set[str]:
+        return set(fasttext_ngrams(word.lower(), 3, 5))
+
+    wanted = {w: grams(w) for w in words}
+    needed = set().union(*wanted.values())
+    postings: dict[str, list[int]] = defaultdict(list)
+    sizes = np.zeros(len(vectors))
+    for i, known in enumerate(vectors.words):  # one pass over the known words
+        g = grams(known)
+        sizes[i] = len(g)
+        for gram in g & needed:
+            postings[gram].append(i)
+    out = {}
+    for word, g in wanted.items():
+        hits = [postings[x] for x in g if x in postings]
+        if not hits:
+            continue
+        ids, shared = np.unique(np.concatenate(hits), return_counts=True)
+        score = shared / np.sqrt(len(g) * sizes[ids])  # cosine of the two n-gram sets
+        top = np.argsort(-score, kind="stable")[:k]
+        weights = score[top, None]
+        out[word] = ((weights * vectors.vectors[ids[top]]).sum(0) / weights.sum()).astype(np.float32)
+    return out
+
+
+def pretrained_embedding(
+    vectors: Vectors,
+    vocab: Sequence[str],
+    oov: OOVPolicy = "random",
+    freeze: bool = True,
+    seed: int = 0,
+    lowercase: bool = True,
+) -> tuple[PretrainedEmbedding, Coverage]:
+    """An ``nn.Embedding`` for ``vocab`` initialised from ``vectors`` (see :func:`embedding_matrix`).
+
+    Example:
+        >>> from seqlab.data.vectors import WordVectors
+        >>> wv = WordVectors(["cat", "dog"], np.eye(2, dtype=np.float32))
+        >>> emb, cov = pretrained_embedding(wv, ["[PAD]", "Cat", "dog"], oov="zero")
+        >>> emb.weight.tolist(), cov.found, emb.weight.requires_grad
+        ([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]], 2, False)
+    """
+    matrix, coverage = embedding_matrix(vectors, vocab, oov, seed, lowercase)
+    return PretrainedEmbedding(torch.from_numpy(matrix), freeze=freeze), coverage
+
+
+WORD_EMBEDDINGS = (PretrainedEmbedding, SubwordEmbedding, CharNgramEmbedding)
