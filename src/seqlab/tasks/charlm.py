@@ -1,8 +1,23 @@
-"""Character-level language modelling on the built-in corpus or a user's text file.
+"""Language modelling on the built-in corpus, a user's text file or a registered text dataset.
 
-Next-character prediction on random windows of the training split; evaluation on fixed,
-non-overlapping windows of the held-out tail of the text. Metrics: loss (nats/char),
-bits per character ``bpc = loss / ln 2`` and perplexity ``exp(loss)``.
+Shape legend: B batch · T window length in tokens.
+
+Next-token prediction on random windows of the training split; evaluation on fixed,
+non-overlapping windows from the start of the held-out split. Tokens are characters by
+default (the historical char LM: the sorted distinct characters of the text, no special
+tokens), or words / BPE / WordPiece / Unigram pieces from a tokenizer trained on the
+**training split only** (:mod:`seqlab.data.tokenizers`).
+
+Metrics:
+
+- ``val_loss``: cross-entropy in nats **per token** (per character for the char LM);
+- ``val_ppl = exp(val_loss)``: perplexity per token;
+- ``val_bpc``: **bits per character** of the evaluated text,
+  ``Σ nats / ln 2 / (characters the predicted tokens cover)`` — the number that compares a
+  char model with a subword model fairly (for the char LM it is ``val_loss / ln 2``). A
+  token's characters are its span in the original text, so the whitespace a WordPiece or
+  word tokenizer drops between tokens is counted too; [UNK] tokens make word/WordPiece/Unigram
+  bpc optimistic (byte-level BPE and the char LM have none).
 """
 
 from __future__ import annotations
@@ -10,36 +25,65 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import torch
 
 from seqlab.config import check_positive, check_range
-from seqlab.data import CharTokenizer, read_text
+from seqlab.data import CharTokenizer, Tokenizer, read_text, train_tokenizer
+from seqlab.data.tokenizers import LM_WORD_PATTERN, SUBWORD_KINDS
+from seqlab.data.types import Text
 from seqlab.errors import ConfigError
 from seqlab.spec import IOSpec
 from seqlab.tasks.base import TASKS, Batch, Predict, Task, bits
 from seqlab.tasks.stream import StreamTask
 
+SUBWORD_VOCAB = 1024  # the subword vocabulary size when vocab_size is not given
+
 
 @dataclass
 class CharLMConfig:
-    """``text``: path of a UTF-8 file (None = built-in Shakespeare tragedies); window length;
-    the fraction of the text held out (its tail) and how many windows of it to evaluate."""
+    """Where the text comes from, how it is tokenised, and the windows.
+
+    ``text``: path of a UTF-8 file; ``dataset``: a registered text dataset (``seqlab data
+    list``) — at most one of the two (neither = the built-in Shakespeare tragedies).
+    ``val_fraction`` of a text is held out (its tail); a dataset brings its own
+    ``train`` / ``validation`` split and ignores it. ``tokenizer``: ``char`` (default),
+    ``word`` (words keep the space before them, so text round-trips), ``bpe`` (byte-level),
+    ``wordpiece`` or ``unigram``. ``vocab_size``: the largest vocabulary, special tokens
+    included (None: no limit for char/word, 1024 for the subword kinds). ``min_frequency``:
+    the fewest occurrences of a character / word / BPE merge / WordPiece word to be kept.
+    ``char`` with neither limit keeps the historical vocabulary; with one, it is trained like
+    the others and has special tokens and [UNK]. ``seq_len``: window length in tokens;
+    ``eval_windows``: how many held-out windows to evaluate.
+    """
 
     text: str | None = None
+    dataset: str | None = None
+    tokenizer: Literal["char", "word", "bpe", "wordpiece", "unigram"] = "char"
+    vocab_size: int | None = None
+    min_frequency: int = 1
     seq_len: int = 128
     val_fraction: float = 0.1
     eval_windows: int = 64
 
     def __post_init__(self) -> None:
+        if self.text is not None and self.dataset is not None:
+            raise ConfigError(
+                "text and dataset are mutually exclusive: give text (a file) or dataset (a registered "
+                f"dataset), not both (got text={self.text!r}, dataset={self.dataset!r})"
+            )
         check_positive("seq_len", self.seq_len)
         check_positive("eval_windows", self.eval_windows)
+        check_positive("min_frequency", self.min_frequency)
+        if self.vocab_size is not None:
+            check_positive("vocab_size", self.vocab_size)
         check_range("val_fraction", self.val_fraction, 0.01, 0.5)
 
 
 @TASKS.register("charlm")
 class CharLMTask(StreamTask, Task):
-    """Many-to-many next-token prediction over characters (random windows, or a stream for TBPTT)."""
+    """Many-to-many next-token prediction (random windows, or a stream for TBPTT)."""
 
     Config = CharLMConfig
     primary_metric = "val_bpc"
@@ -55,18 +99,53 @@ class CharLMTask(StreamTask, Task):
     def __init__(self, config=None, seed: int = 0) -> None:
         super().__init__(config, seed)
         c = self.config
-        text = read_text(c.text)
-        self.tokenizer = CharTokenizer.from_text(text)
-        data = torch.tensor(self.tokenizer.encode(text), dtype=torch.long)
-        split = int(len(data) * (1 - c.val_fraction))
-        self.train_data, self.val_data = data[:split], data[split:]
+        train_text, val_text = self._texts()
+        self.tokenizer = self._train_tokenizer(train_text, val_text)
+        self.train_data = torch.tensor(self.tokenizer.encode(train_text), dtype=torch.long)
+        val_ids, spans = self.tokenizer.encode_with_offsets(val_text)
+        self.val_data = torch.tensor(val_ids, dtype=torch.long)
+        # val_ends[i]: the character position where token i ends (monotone), for bits per character
+        self.val_ends = torch.tensor([end for _, end in spans] or [0], dtype=torch.long).cummax(0).values
+        unit = "characters" if c.tokenizer == "char" else f"{c.tokenizer} tokens"
         for name, part in [("training", self.train_data), ("held-out", self.val_data)]:
             if len(part) < c.seq_len + 1:
                 raise ConfigError(
-                    f"charlm: the {name} split has {len(part)} characters, fewer than "
+                    f"charlm: the {name} split has {len(part)} {unit}, fewer than "
                     f"seq_len + 1 = {c.seq_len + 1}; use a longer text or a smaller seq_len"
                 )
         self.io = IOSpec(output_dim=self.tokenizer.vocab_size, vocab_size=self.tokenizer.vocab_size)
+
+    def _texts(self) -> tuple[str, str]:
+        """(training text, held-out text) from the dataset, the user's file or the built-in corpus."""
+        c = self.config
+        if c.dataset is None:
+            text = read_text(c.text)
+            split = int(len(text) * (1 - c.val_fraction))
+            return text[:split], text[split:]
+        from seqlab.data.datasets import load_dataset
+
+        splits = load_dataset(c.dataset)
+        train, val = splits.get("train"), splits.get("validation")
+        if not (isinstance(train, Text) and isinstance(val, Text)):
+            raise ConfigError(
+                f"dataset: {c.dataset!r} is not a text dataset with train and validation splits "
+                f"(it has {', '.join(f'{k}: {type(v).__name__}' for k, v in splits.items())})"
+            )
+        return train.text, val.text
+
+    def _train_tokenizer(self, train_text: str, val_text: str) -> Tokenizer:
+        """The task's tokenizer, learnt from ``train_text`` (the historical char one: from both)."""
+        c = self.config
+        if c.tokenizer == "char" and c.vocab_size is None and c.min_frequency == 1:
+            return CharTokenizer.from_text(train_text + val_text)
+        if c.tokenizer in SUBWORD_KINDS:
+            lines = train_text.splitlines(keepends=True)  # lines let HF train in parallel
+            vocab_size = SUBWORD_VOCAB if c.vocab_size is None else c.vocab_size
+            return train_tokenizer(c.tokenizer, lines, vocab_size=vocab_size, min_frequency=c.min_frequency)
+        options = {"pattern": LM_WORD_PATTERN, "separator": ""} if c.tokenizer == "word" else {}
+        return train_tokenizer(
+            c.tokenizer, [train_text], vocab_size=c.vocab_size, min_frequency=c.min_frequency, **options
+        )
 
     def _windows(self, data: torch.Tensor, starts: torch.Tensor) -> Batch:
         T = self.config.seq_len
@@ -90,7 +169,7 @@ class CharLMTask(StreamTask, Task):
     def evaluate(self, predict: Predict, batch_size: int) -> dict:
         T = self.config.seq_len
         n = min(self.config.eval_windows, (len(self.val_data) - 1) // T)
-        starts = torch.arange(n) * T  # non-overlapping windows from the start of the held-out tail
+        starts = torch.arange(n) * T  # non-overlapping windows from the start of the held-out split
         total, count = 0.0, 0
         for i in range(0, n, batch_size):
             batch = self._windows(self.val_data, starts[i : i + batch_size])
@@ -101,8 +180,10 @@ class CharLMTask(StreamTask, Task):
                 )
             )
             count += batch.targets.numel()
+        # the predicted tokens are 1 .. n*T: they cover the characters after token 0's end
+        chars = max(int(self.val_ends[n * T] - self.val_ends[0]), 1)
         loss = total / count
-        return {"val_loss": loss, "val_bpc": bits(loss), "val_ppl": math.exp(loss)}
+        return {"val_loss": loss, "val_bpc": bits(total / chars), "val_ppl": math.exp(loss)}
 
     def save(self, run_dir: Path) -> None:
         self.tokenizer.save(Path(run_dir) / "tokenizer.json")
