@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import torch
 
+from seqlab.config import from_dict, to_dict
 from seqlab.data.vectors import (
     FASTTEXT_MAGIC,
     FastTextVectors,
@@ -429,6 +430,10 @@ def test_default_token_embedding_is_unchanged():
     model = SequenceModel(ModelConfig(d_model=8), IOSpec(output_dim=5, vocab_size=5))
     assert type(model.embed) is torch.nn.Embedding and "embed.weight" in model.state_dict()
     assert IOSpec(output_dim=5, vocab_size=5, vocab=tuple("abcde")) == IOSpec(output_dim=5, vocab_size=5)
+    config = ModelConfig(
+        embedding="subword", embedding_vectors="m.bin", freeze_embedding=True, embedding_oov="ngram"
+    )
+    assert from_dict(ModelConfig, to_dict(config)) == config
 
 
 def test_model_with_pretrained_vectors_frozen_projected_or_tied(tmp_path):
@@ -464,8 +469,6 @@ def test_embedding_options_that_cannot_work_are_clear_errors(tmp_path):
     with pytest.raises(ConfigError, match="only from a fastText .bin"):
         build_input_embedding("subword", WORDS, 2, vectors=str(tmp_path / "v.txt"))
     with pytest.raises(ConfigError, match="expected one of 'token', 'subword', 'charngram'"):
-        from seqlab.config import from_dict
-
         from_dict(ModelConfig, {"embedding": "bpe"}, "model")
     with pytest.raises(ValueError, match="vocab lists 2 tokens but vocab_size is 5"):
         IOSpec(output_dim=5, vocab_size=5, vocab=("a", "b"))

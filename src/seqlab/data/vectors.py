@@ -97,7 +97,7 @@ class WordVectors:
         return default if i is None else np.asarray(self.vectors[i], dtype=np.float32)
 
     def scale(self) -> float:
-        """Standard deviation of the vector entries (the σ of random OOV rows)."""
+        """Standard deviation of the vector entries (of the first 50,000): the σ of random OOV rows."""
         return float(np.asarray(self.vectors[:50_000], dtype=np.float64).std())
 
     @cached_property
@@ -242,7 +242,9 @@ def load_text_vectors(
             continue
         if number == 1 and header:
             raise ConfigError(f"{path}:1: expected a header 'N D' (two integers), got {line.strip()[:40]!r}")
-        if not line.strip() or (max_words is not None and len(words) >= max_words):
+        if max_words is not None and len(words) >= max_words:
+            break
+        if not line.strip():
             continue
         word, vector = _parse(path, number, line, dim, why)
         dim = len(vector)

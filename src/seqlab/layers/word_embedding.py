@@ -408,7 +408,8 @@ def embedding_matrix(
     if oov == "ngram":
         words = [vocab[i] for i in missing if vocab[i] not in specials]
         composed = _compose_oov(vectors, words)
-    draws = np.random.default_rng(seed).normal(0.0, vectors.scale(), size=(len(missing), vectors.dim))
+    sigma = vectors.scale() if missing and oov != "zero" else 0.0
+    draws = np.random.default_rng(seed).normal(0.0, sigma, size=(len(missing), vectors.dim))
     for row, i in zip(draws, missing, strict=True):
         if vocab[i] in composed:
             matrix[i], kind = composed[vocab[i]], "composed"

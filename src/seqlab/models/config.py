@@ -76,7 +76,8 @@ class ModelConfig:
         freeze_embedding: keep the (pretrained) embedding fixed during training.
         embedding_oov: rows for words the vectors lack: ``random``, ``zero`` or ``ngram``
             (composed from character n-grams; see :func:`seqlab.data.vectors.embedding_matrix`).
-        embedding_buckets: rows of the hashed n-gram table of ``subword`` (a ``.bin`` brings its own).
+        embedding_buckets: rows of the hashed n-gram table of ``subword`` (a ``.bin`` brings its own);
+            fastText uses 2M for millions of words, a few 10k suit small vocabularies.
     """
 
     d_model: int = 128
@@ -95,7 +96,7 @@ class ModelConfig:
     embedding_vectors: str | None = None
     freeze_embedding: bool = False
     embedding_oov: Literal["random", "zero", "ngram"] = "random"
-    embedding_buckets: int = 100_000
+    embedding_buckets: int = 20_000
 
     def __post_init__(self) -> None:
         check_positive("d_model", self.d_model)
