@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from seqlab.data import SPECIAL_TOKENS, CharTokenizer, load_tokenizer, read_text
-from seqlab.data.datasets import DATASETS, DataCard, Dataset
+from seqlab.data.datasets import DATASETS, DataCard, Dataset, load_dataset
 from seqlab.data.types import Text, TextPairs
 from seqlab.errors import ConfigError
 from seqlab.tasks.base import build_task
@@ -163,3 +163,13 @@ def test_bpe_lm_trains_end_to_end_and_its_tokenizer_reloads(tmp_path):
 def test_bpe_lm_streams_for_truncated_bptt(tmp_path):
     metrics = train(_config(3, tbptt=8), tmp_path, progress=False)
     assert math.isfinite(metrics["val_bpc"])
+
+
+def test_bpe_lm_on_shakespeare_round_trips_its_validation_split():
+    if "shakespeare" not in DATASETS:
+        pytest.skip("the shakespeare dataset is not registered")
+    options = {"dataset": "shakespeare", "tokenizer": "bpe", "vocab_size": 2048, "min_frequency": 2}
+    task = build_task("charlm", options)
+    val = load_dataset("shakespeare")["validation"].text
+    assert task.tokenizer.decode(task.val_data) == val
+    assert len(task.val_data) < 0.4 * len(val)  # about 3 characters per token
