@@ -233,7 +233,7 @@ def _resume_config(args: argparse.Namespace) -> Any:
 def cmd_generate(args: argparse.Namespace) -> int:
     import torch
 
-    from seqlab.data import CharTokenizer
+    from seqlab.data import load_tokenizer
     from seqlab.errors import RunDirError
     from seqlab.models import SequenceModel
     from seqlab.spec import IOSpec
@@ -245,9 +245,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
     tokenizer_path = run / "tokenizer.json"
     if not tokenizer_path.is_file():
         raise RunDirError(f"{run} has no tokenizer.json: task {config.task.name!r} is not a language model")
-    tokenizer = CharTokenizer.load(tokenizer_path)
+    tokenizer = load_tokenizer(tokenizer_path)
     V = tokenizer.vocab_size
-    model = SequenceModel(config.model, IOSpec(output_dim=V, vocab_size=V))
+    model = SequenceModel(config.model, IOSpec(output_dim=V, vocab_size=V, vocab=tuple(tokenizer.tokens)))
     load_checkpoint(run / "checkpoint", model)
     if not args.prompt:
         raise ConfigError("--prompt must not be empty")

@@ -113,7 +113,8 @@ class CharLMTask(StreamTask, Task):
                     f"charlm: the {name} split has {len(part)} {unit}, fewer than "
                     f"seq_len + 1 = {c.seq_len + 1}; use a longer text or a smaller seq_len"
                 )
-        self.io = IOSpec(output_dim=self.tokenizer.vocab_size, vocab_size=self.tokenizer.vocab_size)
+        V = self.tokenizer.vocab_size
+        self.io = IOSpec(output_dim=V, vocab_size=V, vocab=tuple(self.tokenizer.tokens))
 
     def _texts(self) -> tuple[str, str]:
         """(training text, held-out text) from the dataset, the user's file or the built-in corpus."""

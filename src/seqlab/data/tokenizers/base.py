@@ -130,8 +130,12 @@ class Tokenizer(ABC):
 
     def encode(self, text: str, add_special_tokens: bool = False) -> list[int]:
         """Ids of ``text``; ``add_special_tokens`` wraps them in ``[BOS] ... [EOS]``."""
-        ids = self._encode(text)[0]
+        ids = self._encode_ids(text)
         return self._wrap(ids) if add_special_tokens else ids
+
+    def _encode_ids(self, text: str) -> list[int]:
+        """Ids only (subclasses may skip building the spans)."""
+        return self._encode(text)[0]
 
     def encode_with_offsets(self, text: str) -> tuple[list[int], Offsets]:
         """Ids of ``text`` and each id's ``(start, end)`` character span in ``text``.

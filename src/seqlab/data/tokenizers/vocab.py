@@ -21,6 +21,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from seqlab.data.tokenizers.base import SPECIAL_TOKENS, Offsets, Tokenizer, build_vocab, check_fields
 from seqlab.errors import ConfigError, RunDirError, ShapeError
 
@@ -76,6 +78,15 @@ class VocabTokenizer(Tokenizer):
             offsets.append((start, end))
         return ids, offsets
 
+    def _encode_ids(self, text: str) -> list[int]:
+        n_special, unk, index = len(self._specials), self.unk_id, self._index
+        ids = [index.get(piece, -1) for piece, _, _ in self._pieces(text)]
+        if not ids or min(ids) >= n_special:
+            return ids  # every piece known, no special token spelt
+        if unk is None:
+            return self._encode(text)[0]  # raises, naming the unknown piece
+        return [i if i >= n_special else unk for i in ids]
+
     def _decode(self, ids: list[int]) -> str:
         return self.separator.join(self._tokens[i] for i in ids)
 
@@ -125,6 +136,19 @@ class CharTokenizer(VocabTokenizer):
 
     def _pieces(self, text: str) -> Iterator[tuple[str, int, int]]:
         return ((ch, i, i + 1) for i, ch in enumerate(text))
+
+    def _encode_ids(self, text: str) -> list[int]:
+        """Vectorised: code points (UTF-32) -> ids through a lookup table (-1 = unknown)."""
+        if getattr(self, "_table", None) is None:
+            chars = [(ord(t), i) for i, t in enumerate(self._tokens) if len(t) == 1]  # specials never match
+            self._table = np.full(max((c for c, _ in chars), default=0) + 2, -1, dtype=np.int64)
+            for code, i in chars:
+                self._table[code] = i
+        codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)  # (n,)
+        ids = self._table[np.minimum(codes, len(self._table) - 1)]  # beyond the table: its last cell, -1
+        if not len(ids) or int(ids.min()) >= 0:
+            return ids.tolist()
+        return super()._encode_ids(text)  # [UNK] or the error naming the character
 
     def to_json(self) -> dict[str, Any]:
         if not self._specials:  # the historical format, readable by every seqlab version
