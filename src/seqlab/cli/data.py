@@ -1,4 +1,4 @@
-"""``seqlab data list`` and ``seqlab data show NAME``: the registered datasets and their cards.
+"""``seqlab data list|show|prepare``: the registered datasets, their cards, and token directories.
 
 ``list`` reads only the cards (nothing is loaded); ``show`` loads the dataset and prints its
 card, the statistics of every split (``container.stats()``) and a few training examples::
@@ -6,6 +6,10 @@ card, the statistics of every split (``container.stats()``) and a few training e
     $ seqlab data list
     $ seqlab data show movie-reviews --examples 5
     $ seqlab data show cmudict --json
+    $ seqlab data prepare tokens --text big.txt --tokenizer bpe --vocab-size 8192 --out data/big
+
+``prepare tokens`` streams a corpus through a tokenizer into a memory-mapped token directory
+(:mod:`seqlab.data.tokendir`) for ``seqlab train --task charlm --set task.tokens=DIR``.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import dataclasses
 import json
 from typing import Any
 
-__all__ = ["add_data_parser", "cmd_data_list", "cmd_data_show"]
+__all__ = ["add_data_parser", "cmd_data_list", "cmd_data_prepare", "cmd_data_show"]
 
 
 def _count(text: str) -> int:
@@ -52,7 +56,78 @@ def add_data_parser(subparsers: Any, common_parent: argparse.ArgumentParser) -> 
     sp.add_argument("--examples", type=_count, default=3, metavar="N", help="training examples (default 3)")
     sp.add_argument("--json", action="store_true", help="card, stats and examples as one JSON object")
     sp.set_defaults(func=cmd_data_show)
+    _add_prepare_parser(actions, common_parent)
     return p
+
+
+def _add_prepare_parser(actions: Any, common_parent: argparse.ArgumentParser) -> None:
+    pp = actions.add_parser(
+        "prepare",
+        parents=[common_parent],
+        help="tokenise a corpus once into a memory-mapped token directory (for corpora larger than RAM)",
+        description=(
+            "Train a tokenizer on the training text and stream the text through it into DIR "
+            "(tokenizer.json, train.bin + sidecar, validation.txt); then train with "
+            "`seqlab train --task charlm --set task.tokens=DIR`."
+        ),
+    )
+    pp.add_argument("what", choices=["tokens"], help="what to prepare")
+    pp.add_argument("--out", required=True, help="the token directory to create")
+    source = pp.add_mutually_exclusive_group(required=True)
+    source.add_argument("--text", help="a UTF-8 training text file (streamed, any size)")
+    source.add_argument("--dataset", help="a registered text dataset (its train/validation splits)")
+    pp.add_argument("--validation", help="held-out text file (default: the last --val-fraction of --text)")
+    pp.add_argument("--val-fraction", type=float, default=0.05, help="held-out tail of --text (default 0.05)")
+    pp.add_argument("--tokenizer", default="char", choices=["char", "word", "bpe", "wordpiece", "unigram"])
+    pp.add_argument("--vocab-size", type=int, default=None, help="largest vocabulary, specials included")
+    pp.add_argument("--min-frequency", type=int, default=1)
+    pp.add_argument("--overwrite", action="store_true", help="replace DIR (once the new one is complete)")
+    pp.set_defaults(func=cmd_data_prepare)
+
+
+def cmd_data_prepare(args: argparse.Namespace) -> int:
+    import tempfile
+    from pathlib import Path
+
+    from seqlab.data.tokendir import prepare_token_dir
+    from seqlab.errors import ConfigError
+
+    if not 0 < args.val_fraction < 1:
+        raise ConfigError(f"--val-fraction: expected a fraction in (0, 1), got {args.val_fraction}")
+    options = {
+        "kind": args.tokenizer,
+        "vocab_size": args.vocab_size,
+        "min_frequency": args.min_frequency,
+        "overwrite": args.overwrite,
+    }
+    if args.text is not None:
+        summary = prepare_token_dir(
+            args.out, train=args.text, validation=args.validation, val_fraction=args.val_fraction, **options
+        )
+    else:
+        if args.validation is not None:
+            raise ConfigError("--validation goes with --text; a dataset brings its own validation split")
+        train, validation = _text_splits(args.dataset)
+        with tempfile.TemporaryDirectory() as tmp:
+            (Path(tmp) / "train.txt").write_text(train, encoding="utf-8")
+            (Path(tmp) / "validation.txt").write_text(validation, encoding="utf-8")
+            summary = prepare_token_dir(
+                args.out, train=Path(tmp) / "train.txt", validation=Path(tmp) / "validation.txt", **options
+            )
+            summary["source"] = f"dataset {args.dataset}"
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def _text_splits(name: str) -> tuple[str, str]:
+    from seqlab.data.types import Text
+    from seqlab.errors import ConfigError
+
+    splits = _registry().get(name)().load()
+    train, validation = splits.get("train"), splits.get("validation")
+    if not (isinstance(train, Text) and isinstance(validation, Text)):
+        raise ConfigError(f"--dataset: {name!r} is not a text dataset (see `seqlab data list`, kind text)")
+    return train.text, validation.text
 
 
 def _registry():

@@ -46,7 +46,7 @@ from seqlab.data.files import decode_utf8
 from seqlab.errors import ConfigError
 from seqlab.fileio import atomic_write, atomic_write_text
 
-__all__ = ["CHUNK_SIZE", "TokenFile", "sidecar_path", "token_dtype", "write_token_file"]
+__all__ = ["CHUNK_SIZE", "TokenFile", "file_chunks", "sidecar_path", "token_dtype", "write_token_file"]
 
 CHUNK_SIZE = 1 << 20  # bytes of a file (characters of in-memory text) per tokenizer call
 DTYPES = {"uint16": np.dtype("<u2"), "uint32": np.dtype("<u4")}
@@ -75,11 +75,17 @@ def _vocab_size(tokenizer: Any) -> int:
     return int(size)
 
 
-def _file_chunks(path: Path, chunk_size: int) -> Iterator[tuple[int, str]]:
-    """(first line, text) pieces of a UTF-8 file, each ending just after a newline (but the last)."""
-    line, pending = 1, b""
+def file_chunks(
+    path: Path, chunk_size: int = CHUNK_SIZE, stop: int | None = None
+) -> Iterator[tuple[int, str]]:
+    """(first line, text) pieces of a UTF-8 file, each ending just after a newline (but the last).
+
+    ``stop``: read only the first ``stop`` bytes (cut them at a line start to keep lines whole).
+    """
+    line, pending, left = 1, b"", stop
     with open(path, "rb") as f:
-        while block := f.read(chunk_size):
+        while block := f.read(chunk_size if left is None else min(chunk_size, left)):
+            left = None if left is None else left - len(block)
             pending += block
             cut = pending.rfind(b"\n") + 1  # b"\n" never occurs inside a multi-byte UTF-8 character
             if cut == 0:
@@ -150,7 +156,7 @@ def write_token_file(
         path = Path(source)
         if not path.is_file():
             raise ConfigError(f"{path}: no such file")
-        chunks, name = _file_chunks(path, chunk_size), str(path)
+        chunks, name = file_chunks(path, chunk_size), str(path)
     else:
         chunks, name = _text_chunks(source, chunk_size), "<text>"
     digest, count = hashlib.sha256(), 0

@@ -30,15 +30,15 @@ from typing import Literal
 import torch
 
 from seqlab.config import check_positive, check_range
-from seqlab.data import CharTokenizer, Tokenizer, read_text, train_tokenizer
-from seqlab.data.tokenizers import LM_WORD_PATTERN, SUBWORD_KINDS
+from seqlab.data import Tokenizer, read_text
+from seqlab.data.tokendir import open_token_dir, train_lm_tokenizer
+from seqlab.data.tokenfile import TokenFile
+from seqlab.data.tokenizers import SUBWORD_KINDS
 from seqlab.data.types import Text
 from seqlab.errors import ConfigError
 from seqlab.spec import IOSpec
 from seqlab.tasks.base import TASKS, Batch, Predict, Task, bits
 from seqlab.tasks.stream import StreamTask
-
-SUBWORD_VOCAB = 1024  # the subword vocabulary size when vocab_size is not given
 
 
 @dataclass
@@ -46,7 +46,9 @@ class CharLMConfig:
     """Where the text comes from, how it is tokenised, and the windows.
 
     ``text``: path of a UTF-8 file; ``dataset``: a registered text dataset (``seqlab data
-    list``) — at most one of the two (neither = the built-in Shakespeare tragedies).
+    list``); ``tokens``: a token directory made by ``seqlab data prepare tokens`` (a corpus
+    larger than RAM, memory-mapped; its own tokenizer, so the tokenizer options are not used)
+    — at most one of the three (none = the built-in Shakespeare tragedies).
     ``val_fraction`` of a text is held out (its tail); a dataset brings its own
     ``train`` / ``validation`` split and ignores it. ``tokenizer``: ``char`` (default),
     ``word`` (words keep the space before them, so text round-trips), ``bpe`` (byte-level),
@@ -60,6 +62,7 @@ class CharLMConfig:
 
     text: str | None = None
     dataset: str | None = None
+    tokens: str | None = None
     tokenizer: Literal["char", "word", "bpe", "wordpiece", "unigram"] = "char"
     vocab_size: int | None = None
     min_frequency: int = 1
@@ -68,10 +71,13 @@ class CharLMConfig:
     eval_windows: int = 64
 
     def __post_init__(self) -> None:
-        if self.text is not None and self.dataset is not None:
+        sources = {
+            k: v for k, v in [("text", self.text), ("dataset", self.dataset), ("tokens", self.tokens)] if v
+        }
+        if len(sources) > 1:
             raise ConfigError(
-                "text and dataset are mutually exclusive: give text (a file) or dataset (a registered "
-                f"dataset), not both (got text={self.text!r}, dataset={self.dataset!r})"
+                "text, dataset and tokens are mutually exclusive: give one source, not "
+                + " and ".join(f"{k}={v!r}" for k, v in sources.items())
             )
         check_positive("seq_len", self.seq_len)
         check_positive("eval_windows", self.eval_windows)
@@ -99,9 +105,14 @@ class CharLMTask(StreamTask, Task):
     def __init__(self, config=None, seed: int = 0) -> None:
         super().__init__(config, seed)
         c = self.config
-        train_text, val_text = self._texts()
-        self.tokenizer = self._train_tokenizer(train_text, val_text)
-        self.train_data = torch.tensor(self.tokenizer.encode(train_text), dtype=torch.long)
+        self.train_tokens: TokenFile | None = None
+        if c.tokens is not None:
+            self.tokenizer, self.train_tokens, val_text = open_token_dir(c.tokens)
+            self.train_data = self.train_tokens
+        else:
+            train_text, val_text = self._texts()
+            self.tokenizer = self._train_tokenizer(train_text, val_text)
+            self.train_data = torch.tensor(self.tokenizer.encode(train_text), dtype=torch.long)
         val_ids, spans = self.tokenizer.encode_with_offsets(val_text)
         self.val_data = torch.tensor(val_ids, dtype=torch.long)
         # val_ends[i]: the character position where token i ends (monotone), for bits per character
@@ -137,15 +148,9 @@ class CharLMTask(StreamTask, Task):
     def _train_tokenizer(self, train_text: str, val_text: str) -> Tokenizer:
         """The task's tokenizer, learnt from ``train_text`` (the historical char one: from both)."""
         c = self.config
-        if c.tokenizer == "char" and c.vocab_size is None and c.min_frequency == 1:
-            return CharTokenizer.from_text(train_text + val_text)
-        if c.tokenizer in SUBWORD_KINDS:
-            lines = train_text.splitlines(keepends=True)  # lines let HF train in parallel
-            vocab_size = SUBWORD_VOCAB if c.vocab_size is None else c.vocab_size
-            return train_tokenizer(c.tokenizer, lines, vocab_size=vocab_size, min_frequency=c.min_frequency)
-        options = {"pattern": LM_WORD_PATTERN, "separator": ""} if c.tokenizer == "word" else {}
-        return train_tokenizer(
-            c.tokenizer, [train_text], vocab_size=c.vocab_size, min_frequency=c.min_frequency, **options
+        pieces = train_text.splitlines(keepends=True) if c.tokenizer in SUBWORD_KINDS else [train_text]
+        return train_lm_tokenizer(
+            c.tokenizer, pieces, val_text, vocab_size=c.vocab_size, min_frequency=c.min_frequency
         )
 
     def _windows(self, data: torch.Tensor, starts: torch.Tensor) -> Batch:
@@ -162,7 +167,21 @@ class CharLMTask(StreamTask, Task):
     def stream_data(self) -> torch.Tensor:
         return self.train_data
 
+    def stream_rows(self, batch_size: int) -> int:
+        if self.train_tokens is None:
+            return super().stream_rows(batch_size)
+        return self.train_tokens.stream_rows(batch_size)
+
+    def stream_batch(self, batch_size: int, start: int, length: int) -> Batch:
+        if self.train_tokens is None:
+            return super().stream_batch(batch_size, start, length)
+        inputs, targets = self.train_tokens.stream_batch(batch_size, start, length)  # read from disk
+        return Batch(inputs, targets, torch.ones_like(targets, dtype=torch.bool))
+
     def train_batch(self, batch_size: int, generator: torch.Generator) -> Batch:
+        if self.train_tokens is not None:  # memory-mapped: only the windows are read
+            inputs, targets = self.train_tokens.random_windows(batch_size, self.config.seq_len, generator)
+            return Batch(inputs, targets, torch.ones_like(targets, dtype=torch.bool))
         high = len(self.train_data) - self.config.seq_len - 1
         starts = torch.randint(0, high + 1, (batch_size,), generator=generator)
         return self._windows(self.train_data, starts)
