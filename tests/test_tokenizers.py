@@ -62,10 +62,9 @@ def test_bpe_trained_on_the_corpus_round_trips_its_validation_text():
 
 
 def test_bpe_on_shakespeare_round_trips_the_validation_text():
-    datasets = pytest.importorskip("seqlab.data.datasets")
-    if "shakespeare" not in datasets.DATASETS:
-        pytest.skip("the shakespeare dataset is not registered yet")
-    splits = datasets.load_dataset("shakespeare")
+    from seqlab.data.datasets import load_dataset
+
+    splits = load_dataset("shakespeare")
     train, val = splits["train"].text, splits["validation"].text
     bpe = train_tokenizer("bpe", train.splitlines(keepends=True), vocab_size=4096, min_frequency=2)
     assert bpe.decode(bpe.encode(val)) == val

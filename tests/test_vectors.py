@@ -29,15 +29,14 @@ from seqlab.data.vectors import (
     load_vectors,
 )
 from seqlab.errors import ConfigError
+from seqlab.layers.pretrained import embedding_matrix, pretrained_embedding
 from seqlab.layers.word_embedding import (
     CharNgramEmbedding,
     PretrainedEmbedding,
     SubwordEmbedding,
     charngrams,
-    embedding_matrix,
     fasttext_hash,
     fasttext_ngrams,
-    pretrained_embedding,
 )
 from seqlab.models import ModelConfig, SequenceModel
 from seqlab.spec import IOSpec

@@ -36,13 +36,12 @@ import numpy as np
 from torch import nn
 
 from seqlab.errors import ConfigError
+from seqlab.layers.pretrained import OOVPolicy, pretrained_embedding
 from seqlab.layers.word_embedding import (
     CharNgramEmbedding,
-    OOVPolicy,
     SubwordEmbedding,
     fasttext_hash,
     fasttext_ngrams,
-    pretrained_embedding,
 )
 
 __all__ = [
