@@ -119,3 +119,12 @@ def test_cli_prepare_then_train_then_generate(tmp_path, corpus, capsys):
     assert capsys.readouterr().out.startswith("KING")
     assert main(["data", "prepare", "tokens", "--dataset", "cmudict", "--out", str(tmp_path / "x")]) == 2
     assert "not a text dataset" in capsys.readouterr().err
+
+
+def test_a_bad_text_file_stops_training_before_the_run_directory_exists(tmp_path, capsys):
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"good line\n" * 20 + b"\xff\xfe broken\n")
+    run = tmp_path / "run"
+    assert main(["train", "--task", "charlm", "--set", f"task.text={bad}", "--out", str(run)]) == 2
+    assert "bad.txt:21: not valid UTF-8" in capsys.readouterr().err
+    assert not run.exists()
