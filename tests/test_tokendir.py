@@ -31,7 +31,7 @@ def test_split_file_cuts_at_a_line_start(corpus):
     assert 0.09 < len(tail) / len(TEXT) < 0.11
 
 
-@pytest.mark.parametrize("kind, vocab", [("char", None), ("bpe", 300)])
+@pytest.mark.parametrize("kind, vocab", [("char", None), ("bpe", 300), ("word", None)])
 def test_prepared_ids_equal_encoding_the_training_part(tmp_path, corpus, kind, vocab):
     summary = prepare_token_dir(tmp_path / "tok", train=corpus, val_fraction=0.1, kind=kind, vocab_size=vocab)
     tokenizer, tokens, held_out = open_token_dir(tmp_path / "tok")
@@ -40,7 +40,9 @@ def test_prepared_ids_equal_encoding_the_training_part(tmp_path, corpus, kind, v
     assert held_out == tail and train_text + held_out == TEXT
     assert tokens[:].tolist() == tokenizer.encode(train_text)
     assert summary["train_tokens"] == len(tokens) and summary["tokenizer"] == kind
-    assert tokenizer.decode(tokens[:].tolist()) == train_text  # char and byte-level BPE round-trip
+    assert tokenizer.decode(tokens[:].tolist()) == train_text  # char, byte-level BPE, LM words round-trip
+    if kind == "word":  # trained on chunks, as encoded: whitespace runs across lines are words too
+        assert tokenizer.token_to_id("\n\n") is not None
 
 
 def test_a_failed_preparation_leaves_the_previous_directory(tmp_path, corpus, monkeypatch):
@@ -58,6 +60,21 @@ def test_a_failed_preparation_leaves_the_previous_directory(tmp_path, corpus, mo
         prepare_token_dir(out, train=corpus, val_fraction=0.2, kind="bpe", vocab_size=300, overwrite=True)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus.txt", "tok"]  # no temp dir left
+    monkeypatch.undo()
+    prepare_token_dir(out, train=corpus, val_fraction=0.2, kind="bpe", vocab_size=300, overwrite=True)
+    assert load_tokenizer(out / "tokenizer.json").kind == "bpe"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus.txt", "tok"]  # the old one is gone
+
+
+def test_overwrite_only_replaces_token_directories(tmp_path, corpus):
+    precious = tmp_path / "thesis"
+    precious.mkdir()
+    (precious / "thesis.tex").write_text("years of work")
+    with pytest.raises(ConfigError, match="is not a token directory"):
+        prepare_token_dir(precious, train=corpus, overwrite=True)
+    assert (precious / "thesis.tex").read_text() == "years of work"
+    with pytest.raises(ConfigError, match="is not a token directory"):
+        prepare_token_dir(corpus, train=corpus, overwrite=True)  # a file
 
 
 def test_bad_inputs_are_named(tmp_path, corpus):
@@ -67,6 +84,8 @@ def test_bad_inputs_are_named(tmp_path, corpus):
         prepare_token_dir(tmp_path / "t", train=bad, val_fraction=0.02)
     with pytest.raises(ConfigError, match="no such file"):
         prepare_token_dir(tmp_path / "t", train=tmp_path / "missing.txt")
+    with pytest.raises(ConfigError, match="missing.txt: no such file"):
+        prepare_token_dir(tmp_path / "t", train=corpus, validation=tmp_path / "missing.txt")
     with pytest.raises(ConfigError, match="not a token directory .*missing tokenizer.json"):
         open_token_dir(tmp_path)
     assert not (tmp_path / "t").exists()
@@ -94,9 +113,11 @@ def test_lm_trains_from_the_memory_map_with_random_windows_and_tbptt(tmp_path, c
     assert load_tokenizer(tmp_path / "run0" / "tokenizer.json").tokens == task.tokenizer.tokens
 
 
-def test_sources_are_exclusive():
+def test_sources_are_exclusive_and_a_token_dir_fixes_the_tokenizer():
     with pytest.raises(ConfigError, match="mutually exclusive.*text=.*tokens="):
         build_task("charlm", {"text": "a.txt", "tokens": "dir"}, seed=0)
+    with pytest.raises(ConfigError, match="brings its own tokenizer.*drop tokenizer='bpe', vocab_size=64"):
+        build_task("charlm", {"tokens": "dir", "tokenizer": "bpe", "vocab_size": 64}, seed=0)
 
 
 def test_cli_prepare_then_train_then_generate(tmp_path, corpus, capsys):

@@ -77,7 +77,9 @@ def _add_prepare_parser(actions: Any, common_parent: argparse.ArgumentParser) ->
     source.add_argument("--text", help="a UTF-8 training text file (streamed, any size)")
     source.add_argument("--dataset", help="a registered text dataset (its train/validation splits)")
     pp.add_argument("--validation", help="held-out text file (default: the last --val-fraction of --text)")
-    pp.add_argument("--val-fraction", type=float, default=0.05, help="held-out tail of --text (default 0.05)")
+    pp.add_argument(
+        "--val-fraction", type=float, default=0.1, help="held-out tail of --text (default 0.1, at most 1 MiB)"
+    )
     pp.add_argument("--tokenizer", default="char", choices=["char", "word", "bpe", "wordpiece", "unigram"])
     pp.add_argument("--vocab-size", type=int, default=None, help="largest vocabulary, specials included")
     pp.add_argument("--min-frequency", type=int, default=1)

@@ -28,7 +28,7 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from seqlab.data.files import decode_utf8
+from seqlab.data.files import decode_utf8, read_utf8
 from seqlab.data.tokenfile import TokenFile, file_chunks, write_token_file
 from seqlab.data.tokenizers import (
     LM_WORD_PATTERN,
@@ -44,6 +44,7 @@ from seqlab.fileio import UMASK, atomic_write_text, fsync_dir
 __all__ = ["SUBWORD_VOCAB", "open_token_dir", "prepare_token_dir", "split_file", "train_lm_tokenizer"]
 
 SUBWORD_VOCAB = 1024  # the subword vocabulary size when none is given
+MAX_HELD_OUT = 1 << 20  # bytes of a file's tail held out at most (1 MiB ≫ 64 windows of 128 tokens)
 TOKENIZER, TRAIN, VALIDATION = "tokenizer.json", "train.bin", "validation.txt"
 
 
@@ -73,15 +74,17 @@ def train_lm_tokenizer(
 def split_file(path: str | Path, val_fraction: float) -> tuple[int, str]:
     """Where the held-out tail of a text file starts (a byte offset at a line start) and its text.
 
-    The tail is the last ``val_fraction`` of the file's bytes, moved forward to the next line
-    start, so no line is cut; the training part is the bytes before it (streamed, never loaded).
+    The tail is the last ``val_fraction`` of the file's bytes — at most :data:`MAX_HELD_OUT`
+    bytes, since it is held in memory and evaluation reads only its first windows — moved
+    forward to the next line start, so no line is cut; the training part is every byte before
+    it (streamed, never loaded).
     """
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: no such file")
     size = path.stat().st_size
     with open(path, "rb") as f:
-        f.seek(int(size * (1 - val_fraction)))
+        f.seek(size - min(int(size * val_fraction), MAX_HELD_OUT))
         f.readline()  # finish the line the cut fell into
         cut = f.tell()
         tail = f.read()
@@ -102,10 +105,15 @@ def _count_newlines(path: Path, stop: int) -> int:
     return count
 
 
-def _pieces(path: Path, stop: int | None) -> Iterator[str]:
-    """The training text as lines (what the subword trainers want), streamed."""
+def _pieces(path: Path, stop: int | None, kind: str) -> Iterator[str]:
+    """The training text, streamed: lines for the subword trainers (they parallelise over them),
+    ~1 MB chunks for char and word, whose tokens (e.g. a ``"\n\n"`` whitespace run of the LM
+    word pattern) may span lines — the same pieces :func:`write_token_file` encodes."""
     for _, chunk in file_chunks(path, stop=stop):
-        yield from chunk.splitlines(keepends=True)
+        if kind in SUBWORD_KINDS:
+            yield from chunk.splitlines(keepends=True)
+        else:
+            yield chunk
 
 
 def prepare_token_dir(
@@ -113,7 +121,7 @@ def prepare_token_dir(
     *,
     train: str | Path,
     validation: str | Path | None = None,
-    val_fraction: float = 0.05,
+    val_fraction: float = 0.1,
     kind: str = "char",
     vocab_size: int | None = None,
     min_frequency: int = 1,
@@ -132,14 +140,13 @@ def prepare_token_dir(
         A summary: tokenizer kind and size, training tokens, held-out characters, the dtype.
     """
     out, train = Path(out), Path(train)
-    if out.exists() and not overwrite:
-        raise ConfigError(f"{out} exists; pass --overwrite to replace it")
+    _check_replaceable(out, overwrite)
     if validation is None:
         stop, held_out = split_file(train, val_fraction)
     else:
-        stop, held_out = None, decode_utf8(Path(validation).read_bytes(), validation)
+        stop, held_out = None, read_utf8(validation)
     tokenizer = train_lm_tokenizer(
-        kind, _pieces(train, stop), held_out, vocab_size=vocab_size, min_frequency=min_frequency
+        kind, _pieces(train, stop, kind), held_out, vocab_size=vocab_size, min_frequency=min_frequency
     )
     tokenizer.encode(held_out)  # fails now, naming the piece, if the held-out text cannot be encoded
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -150,10 +157,7 @@ def prepare_token_dir(
         pieces = (chunk for _, chunk in file_chunks(train, stop=stop))
         meta = write_token_file(pieces, tokenizer, tmp / TRAIN)
         atomic_write_text(tmp / VALIDATION, held_out)
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-        fsync_dir(out.parent)
+        _swap_in(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -165,6 +169,38 @@ def prepare_token_dir(
         "validation_characters": len(held_out),
         "source": str(train),
     }
+
+
+def _check_replaceable(out: Path, overwrite: bool) -> None:
+    """``out`` may be created, or replaced with ``overwrite`` if it is a token directory."""
+    if not out.exists():
+        return
+    if not overwrite:
+        raise ConfigError(f"{out} exists; pass --overwrite to replace it")
+    if not out.is_dir() or not (out / TRAIN).is_file() or not (out / TOKENIZER).is_file():
+        raise ConfigError(
+            f"{out} exists and is not a token directory (no {TRAIN} + {TOKENIZER}); "
+            "--overwrite only replaces token directories: choose another --out"
+        )
+
+
+def _swap_in(new: Path, out: Path) -> None:
+    """Put the complete directory ``new`` at ``out``: the old one is renamed aside first and
+    deleted last, so ``out`` never holds a half-made directory (a crash between the two renames
+    leaves the old one whole at ``.NAME.old``)."""
+    old = out.with_name(f".{out.name}.old") if out.exists() else None
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(out, old)
+    try:
+        os.replace(new, out)
+    except BaseException:
+        if old is not None:
+            os.replace(old, out)
+        raise
+    fsync_dir(out.parent)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def open_token_dir(path: str | Path) -> tuple[Tokenizer, TokenFile, str]:
@@ -183,5 +219,5 @@ def open_token_dir(path: str | Path) -> tuple[Tokenizer, TokenFile, str]:
             f"{path}: {TRAIN} was written for {tokens.vocab_size} ids but {TOKENIZER} has "
             f"{tokenizer.vocab_size}; prepare the directory again"
         )
-    held_out = (path / VALIDATION).read_text(encoding="utf-8")
+    held_out = read_utf8(path / VALIDATION)
     return tokenizer, tokens, held_out

@@ -17,8 +17,9 @@ than one described by the wrong sidecar. :class:`TokenFile` opens the ids read-o
 :class:`numpy.memmap`: pages are read from disk only when a window touches them.
 
 Chunks end at newlines, so the ids equal ``tokenizer.encode(whole text)`` for any tokenizer
-whose tokens never span a newline (character and word tokenizers; BPE pre-tokenizers that keep
-newlines apart).
+whose tokens never span a newline (characters; BPE pre-tokenizers that keep newlines apart).
+Tokens that can span one — the LM word pattern's whitespace runs such as ``"\n\n"`` — may be
+split where a chunk ends (once per ~1 MB).
 
 Example::
 

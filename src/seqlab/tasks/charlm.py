@@ -85,6 +85,22 @@ class CharLMConfig:
         if self.vocab_size is not None:
             check_positive("vocab_size", self.vocab_size)
         check_range("val_fraction", self.val_fraction, 0.01, 0.5)
+        if self.tokens is not None:  # the directory fixed the tokenizer and the held-out text
+            changed = [
+                f"{k}={v!r}"
+                for k, v, default in [
+                    ("tokenizer", self.tokenizer, "char"),
+                    ("vocab_size", self.vocab_size, None),
+                    ("min_frequency", self.min_frequency, 1),
+                    ("val_fraction", self.val_fraction, 0.1),
+                ]
+                if v != default
+            ]
+            if changed:
+                raise ConfigError(
+                    f"tokens={self.tokens!r} brings its own tokenizer and held-out text; drop "
+                    f"{', '.join(changed)} (set them in `seqlab data prepare tokens`)"
+                )
 
 
 @TASKS.register("charlm")
@@ -117,7 +133,8 @@ class CharLMTask(StreamTask, Task):
         self.val_data = torch.tensor(val_ids, dtype=torch.long)
         # val_ends[i]: the character position where token i ends (monotone), for bits per character
         self.val_ends = torch.tensor([end for _, end in spans] or [0], dtype=torch.long).cummax(0).values
-        unit = "characters" if c.tokenizer == "char" else f"{c.tokenizer} tokens"
+        kind = self.tokenizer.kind
+        unit = "characters" if kind == "char" else f"{kind} tokens"
         for name, part in [("training", self.train_data), ("held-out", self.val_data)]:
             if len(part) < c.seq_len + 1:
                 raise ConfigError(
