@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import itertools
 import lzma
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,10 +14,12 @@ import pytest
 import seqlab.data.datasets.anomaly as anomaly
 import seqlab.data.datasets.base as base
 import seqlab.data.datasets.series as series
+import seqlab.data.series_csv as series_csv
 from seqlab.data.datasets.base import BUILTIN_DIR, DATASETS, load_dataset, read_builtin
 from seqlab.data.types import TimeSeries
 from seqlab.errors import ConfigError
 
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts" / "data"
 SERIES = ["sunspots", "sunspots-monthly", "co2", "airpassengers", "nile", "taylor", "macrodata"]
 ANOMALY = ["mitdb", "taylor-anomalies"]
 ALL = SERIES + ANOMALY
@@ -186,9 +191,17 @@ def test_csv_round_trip_with_nan_labels_and_kinds():
         ("timestamp,y\n", "f.csv: a header but no data rows"),
         ("timestamp,label\n2000,1\n", "f.csv:1: no value column"),
         ("timestamp,y\n2000,1\n2001,2,3\n", "f.csv:3: expected 2 fields"),
-        ("timestamp,y\n2000,1\n2001,abc\n", "f.csv:3: column 'y': expected a number, got 'abc'"),
+        ("timestamp,y\n2000,1\n2001,abc\n", "f.csv:3: column 'y': not a number: 'abc'"),
+        ("timestamp,y\n2000,1\n2001,inf\n", "f.csv:3: column 'y': not a finite number: 'inf'"),
         ("y,label\n1,0\n2,2\n", "f.csv:3: column 'label': expected 0 or 1, got '2'"),
-        ("timestamp,y\n2001,1\n2000,2\n", "f.csv:3: column 'timestamp': '2000' does not follow '2001'"),
+        (
+            "timestamp,y\n2001,1\n2000,2\n",
+            "f.csv:3: column 'timestamp': timestamp '2000' does not come after '2001' on line 2",
+        ),
+        (
+            "timestamp,y\n2000-01-01,1\n2000-01-01,2\n",
+            "f.csv:3: .* '2000-01-01' does not come after '2000-01-01'",
+        ),
     ],
 )
 def test_bad_csv_names_file_line_and_column(text, message):
@@ -207,17 +220,54 @@ def test_damaged_or_short_builtin_file_is_a_clear_error(tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match="co2.csv.xz is damaged"):
         load_dataset("co2")
     with pytest.raises(
-        ConfigError, match="missing file .*taylor.csv.xz; rebuild it with scripts/data/prepare_series"
+        ConfigError,
+        match="dataset 'taylor': missing file .*taylor.csv.xz; rebuild it with scripts/data/prepare_series",
     ):
         load_dataset("taylor")
+    with pytest.raises(ConfigError, match="dataset 'taylor-anomalies': missing file .*prepare_anomalies.py"):
+        load_dataset("taylor-anomalies")
     (tmp_path / "nile.csv").write_text("timestamp,flow\n1871-01-01,1120\n", encoding="utf-8")
     with pytest.raises(ConfigError, match=r"value columns \['flow'\], expected \['volume'\]"):
         load_dataset("nile")
     lines = lzma.decompress((BUILTIN_DIR / "mitdb.csv.xz").read_bytes()).decode().splitlines()
     lines[9] = "abc,0"
     (tmp_path / "mitdb.csv.xz").write_bytes(lzma.compress("\n".join(lines).encode()))
-    with pytest.raises(ConfigError, match="mitdb.csv.xz:10: column 'ecg': expected a number, got 'abc'"):
+    with pytest.raises(ConfigError, match="mitdb.csv.xz:10: column 'ecg': not a number: 'abc'"):
         load_dataset("mitdb")
+
+
+def test_builtin_format_reads_cells_like_users_files():
+    text = "timestamp,y\n2000-01-01,NA\n2000-01-01T12:00,nan\n2000-01-02,\n2000-01-03,2.5\n"
+    parsed, _ = series.parse_series_csv(text, "f.csv")  # missing tokens -> NaN; a date and a time mix
+    assert np.isnan(parsed.values[:3, 0]).all() and parsed.values[3, 0] == 2.5
+    assert series.parse_series_csv is series_csv.parse_series_csv
+    assert series.series_to_csv is series_csv.series_to_csv
+
+
+def test_an_anomaly_count_that_differs_from_the_card_is_an_error(monkeypatch):
+    monkeypatch.setattr(anomaly.MITDB, "anomalous_points", {"train": 0, "validation": 0, "test": 351})
+    with pytest.raises(
+        ConfigError,
+        match="mitdb.csv.xz: 352 anomalous points in the test split, but the 'mitdb' card says 351",
+    ):
+        load_dataset("mitdb")
+
+
+def test_prepare_series_script_runs_without_torch():
+    """prepare_series.py runs in a scratch venv without torch: its writer must reproduce our files."""
+    code = f"""
+import sys
+sys.modules["torch"] = None  # any import of torch now fails
+sys.path[:0] = [{str(SCRIPTS)!r}]
+import lzma, numpy as np, prepare_series as p
+text = lzma.decompress(open({str(BUILTIN_DIR / "taylor.csv.xz")!r}, "rb").read()).decode()
+rows = [line.split(",") for line in text.splitlines()[1:]]
+ts = p.Series(np.array([float(r[1]) for r in rows]), ["demand"], [r[0] for r in rows])
+assert p.series_csv.series_to_csv(ts) == text
+assert not any(name.startswith("seqlab.data") for name in sys.modules), "seqlab.data was imported"
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
 
 
 def test_contiguous_split_sizes_rule():

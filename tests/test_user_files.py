@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import logging
 import re
 
 import numpy as np
 import pytest
 
+import seqlab.data.datasets.series as series_datasets
+from seqlab.data import corpus, files, types
+from seqlab.data.corpus import read_text
 from seqlab.data.files import read_parallel, read_table, read_text_corpus, split_items, split_text
 from seqlab.data.series_files import fill_missing, read_series_csv, split_series
-from seqlab.data.types import LabelledTexts, Text, TextPairs, TimeSeries
+from seqlab.data.types import LabelledTexts, Text, TextPairs, TimeSeries, cut_points, split_indices
 from seqlab.errors import ConfigError
 
 
@@ -250,3 +255,133 @@ def test_split_series_is_contiguous():
     assert re.search(
         r"cannot split 2 items into 3", error_of(split_series, series.slice(0, 2), [0.5, 0.25, 0.25])
     )
+
+
+@pytest.mark.parametrize(
+    ("n", "fractions", "sizes"),
+    [
+        (3, [0.98, 0.01, 0.01], [1, 1, 1]),
+        (10, [0.9, 0.09, 0.01], [8, 1, 1]),
+        (10, [0.8, 0.1, 0.1], [8, 1, 1]),
+        (5, [0.01, 0.99], [1, 4]),
+        (7, [0.5, 0.5], [4, 3]),
+    ],
+)
+def test_skewed_fractions_never_give_an_empty_split(n, fractions, sizes):
+    parts = split_indices(n, fractions, seed=0)
+    assert [len(p) for p in parts] == sizes
+    assert sorted(i for p in parts for i in p.tolist()) == list(range(n))
+    bounds = cut_points(n, fractions)  # the one rule behind shuffled and contiguous splits
+    assert [b - a for a, b in itertools.pairwise(bounds)] == sizes
+    series = TimeSeries(np.arange(float(n)), ["y"])
+    assert [len(p) for p in split_series(series, fractions).values()] == sizes
+
+
+def test_split_names_are_defined_once():
+    assert files.split_items is types.split_items and files.split_text is types.split_text
+    assert series_datasets.SPLIT_NAMES is types.SPLIT_NAMES == ("train", "validation", "test")
+
+
+def test_split_items_drops_repeated_inputs(caplog):
+    data = LabelledTexts(["a", "b", "a", "c", "b", "d"], [0, 1, 1, 0, 1, 0], ["x", "y"])
+    with caplog.at_level(logging.WARNING, logger="seqlab.data.types"):
+        parts = split_items(data, [0.5, 0.5], seed=0)
+    texts = [t for p in parts.values() for t in p.texts]
+    assert sorted(texts) == ["a", "b", "c", "d"]  # the first "a" (label 0) is the one kept
+    labels = {t: y for p in parts.values() for t, y in zip(p.texts, p.labels)}
+    assert labels["a"] == 0 and labels["b"] == 1
+    assert "dropped 2 examples repeating an earlier text" in caplog.text
+    assert sum(map(len, split_items(data, [0.5, 0.5], seed=0, dedupe=False).values())) == 6
+    pairs = TextPairs(["hi", "hi", "yo"], ["hola", "buenas", "ey"])  # keyed on the source
+    kept = split_items(pairs, [0.5, 0.5], seed=0)
+    assert sorted(s for p in kept.values() for s in p.sources) == ["hi", "yo"]
+    assert "buenas" not in [t for p in kept.values() for t in p.targets]
+
+
+# ----------------------------------------------------------------------------- missing values and leaks
+LEAKY = "t,y\n" + "".join(
+    f"{i},{v}\n" for i, v in enumerate(["1", "2", "3", "4", "5", "6", "", "", "90", "100"])
+)
+
+
+def test_split_series_fills_each_split_on_its_own(tmp_path):
+    path = write(tmp_path, "leak.csv", LEAKY)
+    filled_first = split_series(read_series_csv(path, timestamp="t", missing="interpolate"), [0.8, 0.2])
+    assert filled_first["train"].values[-2:, 0].tolist() == [34.0, 62.0]  # the documented leak
+    series = read_series_csv(path, timestamp="t", missing="keep")
+    parts = split_series(series, [0.8, 0.2], missing="interpolate")
+    assert parts["train"].values[:, 0].tolist() == [1, 2, 3, 4, 5, 6, 6, 6]  # no validation value used
+    assert parts["validation"].values[:, 0].tolist() == [90, 100]
+    ffill = split_series(series, [0.6, 0.4], missing="ffill")  # validation starts in the gap
+    assert ffill["train"].values[:, 0].tolist() == [1, 2, 3, 4, 5, 6]
+    assert ffill["validation"].values[:, 0].tolist() == [90, 90, 90, 100]  # back-filled within itself
+    assert np.isnan(split_series(series, [0.8, 0.2])["train"].values).sum() == 2  # default: keep
+    assert "value 6 (6) is missing" in error_of(split_series, series, [0.8, 0.2], missing="error")
+    assert "later" in read_series_csv.__doc__ and "split_series" in read_series_csv.__doc__
+
+
+# ----------------------------------------------------------------------------------------- timestamps
+@pytest.mark.parametrize(
+    ("stamps", "bad_line", "kind"),
+    [
+        (["2000-01-02", "2000-01-01"], 3, "datetimes"),  # backwards
+        (["2000-01-01", "2000-01-01T06:00", "2000-01-01T06:00"], 4, "datetimes"),  # repeated
+        (["9", "10", "8.5"], 4, "numbers"),  # "10" < "9" as strings, but numbers compare as numbers
+        (["2000-02", "2000-01"], 3, "strings"),
+    ],
+)
+def test_series_timestamps_must_strictly_increase(tmp_path, stamps, bad_line, kind):
+    path = write(tmp_path, "t.csv", "when,y\n" + "".join(f"{t},{i}\n" for i, t in enumerate(stamps)))
+    message = error_of(read_series_csv, path, timestamp="when")
+    assert message.startswith(f"{path}:{bad_line}: column 'when': timestamp {stamps[bad_line - 2]!r}")
+    assert (
+        f"does not come after {stamps[bad_line - 3]!r} on line {bad_line - 1} (compared as {kind})" in message
+    )
+
+
+def test_series_timestamps_that_increase_in_their_own_terms(tmp_path):
+    ok = {"n.csv": ["9", "10", "11"], "d.csv": ["2000-01-01", "2000-01-01T06:00", "2000-01-02"]}
+    for name, stamps in ok.items():
+        path = write(tmp_path, name, "when,y\n" + "".join(f"{t},1\n" for t in stamps))
+        assert read_series_csv(path, timestamp="when").timestamps == stamps
+
+
+# ------------------------------------------------------------------------------- JSON and CSV corners
+def test_a_single_pretty_printed_json_object_is_named_as_such(tmp_path):
+    path = write(tmp_path, "obj.json", '{\n  "t": "a",\n  "y": 1\n}\n')
+    message = error_of(read_table, path, text="t", label="y")
+    assert message == (
+        f"{path}:1: expected an array of objects or JSON Lines (one object per line), "
+        "found a single JSON object over lines 1-4"
+    )
+    jsonl = write(tmp_path, "obj.jsonl", '{\n  "t": "a",\n  "y": 1\n}\n')
+    assert "expected JSON Lines (one object per line)" in error_of(read_table, jsonl, text="t", label="y")
+    one = write(tmp_path, "one.json", '{"t": "a", "y": 1}\n')  # one line: JSON Lines of one record
+    assert read_table(one, text="t", label="y").texts == ["a"]
+    broken = write(tmp_path, "bad.json", '{"t": "a"}\n{"t": }\n')
+    assert error_of(read_table, broken, text="t", label="y").startswith(f"{broken}:2:7: not valid JSON")
+
+
+def test_unterminated_quote_is_reported_where_the_record_starts(tmp_path):
+    path = write(tmp_path, "q.csv", 'text,label\n"never closed,pos\nmore,neg\n')
+    message = error_of(read_table, path, text="text", label="label")
+    assert message.startswith(f"{path}:2: malformed ','-separated text: a quoted field is never closed")
+    assert "(the record runs to line 3)" in message
+
+
+# ------------------------------------------------------------------------------------ LM text (corpus)
+def test_read_text_delegates_to_the_corpus_reader(tmp_path):
+    assert read_text(None) == read_text(corpus.BUILTIN) and read_text(None).startswith("FIRST WITCH:")
+    assert read_text(write(tmp_path, "bom.txt", "\ufeffhello\n")) == "hello\n"  # BOM dropped
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    write(folder, "1.txt", "one\n")
+    write(folder, "2.txt", "two\n")
+    assert read_text(folder) == "one\n\ntwo"
+    bad = write(tmp_path, "bad.txt", b"ok\nab\xffc\n")
+    assert error_of(read_text, bad).startswith(f"{bad}:2:3: not valid UTF-8")
+    assert error_of(read_text, write(tmp_path, "x.txt", "x")) == (
+        f"{tmp_path / 'x.txt'}: expected at least 2 characters of text, got 1"
+    )
+    assert "no such file" in error_of(read_text, tmp_path / "nope.txt")
+    assert "the file is empty" in error_of(read_text, write(tmp_path, "e.txt", ""))

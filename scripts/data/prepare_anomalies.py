@@ -17,31 +17,23 @@ from __future__ import annotations
 
 import argparse
 import csv
-import hashlib
 import io
-import lzma
 import zipfile
 from pathlib import Path
 
 import numpy as np
+from common import report, write_builtin
 
 from seqlab.data.datasets.anomaly import build_taylor_anomalies, segments
-from seqlab.data.datasets.series import contiguous_split_sizes, series_to_csv
+from seqlab.data.datasets.series import Taylor, contiguous_split_sizes
+from seqlab.data.series_csv import series_to_csv
 from seqlab.data.types import TimeSeries
-from seqlab.fileio import atomic_write
 
-BUILTIN = Path(__file__).resolve().parents[2] / "src" / "seqlab" / "data" / "builtin"
 MITDB_MEMBER = "sktime/datasets/data/mitdb/mitdb.csv"
 
 
-def write_xz(name: str, text: str) -> str:
-    data = lzma.compress(text.encode("utf-8"), preset=9)
-
-    def write(tmp: str) -> None:
-        Path(tmp).write_bytes(data)
-
-    atomic_write(BUILTIN / name, write)
-    return f"{name}: {len(data):,} bytes, sha256 {hashlib.sha256(data).hexdigest()}"
+def write(name: str, text: str, what: str) -> None:
+    print(report(write_builtin(name, text), text, what))
 
 
 def mitdb(wheel: Path) -> TimeSeries:
@@ -68,10 +60,11 @@ def main() -> None:
     args = parser.parse_args()
     if args.sktime_wheel:
         ecg = mitdb(args.sktime_wheel)
-        print(write_xz("mitdb.csv.xz", series_to_csv(ecg)), per_split(ecg, contiguous_split_sizes(len(ecg))))
+        write("mitdb.csv.xz", series_to_csv(ecg), per_split(ecg, contiguous_split_sizes(len(ecg))))
     taylor, kinds = build_taylor_anomalies()
-    print(write_xz("taylor_anomalies.csv.xz", series_to_csv(taylor, kinds)))
-    print(per_split(taylor, {"train": 2688, "validation": 672, "test": 672}))
+    write(
+        "taylor_anomalies.csv.xz", series_to_csv(taylor, kinds), per_split(taylor, dict(Taylor.card.splits))
+    )
     for seg in segments(taylor.labels, kinds):
         print(f"  {seg['kind']:12s} [{seg['start']}, {seg['stop']}) {taylor.timestamps[seg['start']]}")
 

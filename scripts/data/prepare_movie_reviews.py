@@ -20,7 +20,7 @@ import io
 import tarfile
 from pathlib import Path
 
-from common import report, sha256, write_xz
+from common import report, sha256, write_builtin
 
 INNER = "additional_resources/hutto_ICWSM_2014.tar.gz"
 MEMBER = "hutto_ICWSM_2014/movieReviewSnippets_GroundTruth.txt"
@@ -59,7 +59,7 @@ def main() -> None:
     valences = [float(row.split("\t")[1]) for row in rows]
     counts = f"{sum(v > 0 for v in valences)} positive, {sum(v < 0 for v in valences)} negative, "
     counts += f"{sum(v == 0 for v in valences)} zero"
-    print(report(write_xz(OUT, content), content, f"{len(rows):,} rows: {counts}"))
+    print(report(write_builtin(OUT, content), content, f"{len(rows):,} rows: {counts}"))
 
 
 if __name__ == "__main__":

@@ -2,8 +2,9 @@
 
 The data comes from the datasets bundled in statsmodels and pmdarima wheels (nothing is fetched
 from the web). Those packages are needed only here, never by seqlab, so install them into a
-scratch venv outside the project (``src`` goes on the path for ``seqlab.fileio`` only: the rest
-of seqlab needs torch, which the scratch venv lacks)::
+scratch venv outside the project (``src`` goes on the path for ``seqlab.fileio`` and
+``seqlab.errors`` only: the rest of seqlab needs torch, which the scratch venv lacks; the series
+format, ``seqlab/data/series_csv.py``, is loaded by path, see ``common.load_series_csv``)::
 
     python3 -m venv /tmp/tsprep
     /tmp/tsprep/bin/pip install statsmodels==0.15.0 pmdarima==2.1.1
@@ -15,18 +16,13 @@ The script prints each file's size and SHA-256 (compare with ``builtin/SERIES_SO
 
 from __future__ import annotations
 
-import hashlib
-import lzma
-import math
 from collections.abc import Callable
-from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
+from common import load_series_csv, report, write_builtin
 
-from seqlab.fileio import atomic_write
-
-BUILTIN = Path(__file__).resolve().parents[2] / "src" / "seqlab" / "data" / "builtin"
+series_csv = load_series_csv()  # seqlab's series format, loaded without torch
 
 
 class Series(NamedTuple):
@@ -35,36 +31,7 @@ class Series(NamedTuple):
     values: np.ndarray
     columns: list[str]
     timestamps: list[str]
-
-
-def fmt(value: float) -> str:
-    """Shortest text that reads back to the same float64; NaN is an empty field."""
-    if math.isnan(value):
-        return ""
-    return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(float(value))
-
-
-def to_csv(series: Series) -> str:
-    """The file format of ``seqlab.data.datasets.series.parse_series_csv`` (header, then rows)."""
-    values = np.asarray(series.values, dtype=np.float64).reshape(len(series.timestamps), -1)
-    lines = [",".join(["timestamp", *series.columns])]
-    lines += [",".join([t, *map(fmt, row)]) for t, row in zip(series.timestamps, values.tolist())]
-    return "\n".join(lines) + "\n"
-
-
-def write_builtin(name: str, text: str) -> str:
-    """Write ``text`` to ``builtin/<name>`` (xz preset 9 if the name ends in .xz); a report line."""
-    data = text.encode("utf-8")
-    if name.endswith(".xz"):
-        data = lzma.compress(data, preset=9)
-    path = BUILTIN / name
-
-    def write(tmp: str) -> None:
-        Path(tmp).write_bytes(data)
-
-    atomic_write(path, write)
-    digest = hashlib.sha256(data).hexdigest()
-    return f"{name}: {text.count(chr(10)) - 1} rows, {len(data):,} bytes, sha256 {digest}"
+    labels: None = None  # forecasting series have no anomaly labels
 
 
 def dates(start: str, n: int, freq: str) -> list[str]:
@@ -114,7 +81,14 @@ def pmdarima_series() -> dict[str, Series]:
 def main() -> None:
     series = {**statsmodels_series(), **pmdarima_series()}
     for name, ts in series.items():
-        print(write_builtin(name, to_csv(ts)), f"missing {int(np.isnan(ts.values).sum())}")
+        text = series_csv.series_to_csv(ts)
+        print(
+            report(
+                write_builtin(name, text),
+                text,
+                f"{len(ts.timestamps):,} rows, missing {int(np.isnan(ts.values).sum())}",
+            )
+        )
 
 
 if __name__ == "__main__":

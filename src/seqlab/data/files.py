@@ -14,6 +14,9 @@ Columns are named by header name, or by 0-based index (``header=False`` files ha
 Tables are parsed with :mod:`csv` (``strict=True``) and :mod:`json`; a CSV record may span
 lines (a quoted newline) and the line reported is the one the record starts on.
 
+The splitters :func:`~seqlab.data.types.split_items` and :func:`~seqlab.data.types.split_text`
+live in :mod:`seqlab.data.types` and are re-exported here.
+
 Example::
 
     >>> data = read_table("reviews.csv", text="review", label="sentiment")  # doctest: +SKIP
@@ -27,22 +30,19 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-from seqlab.data.types import LabelledTexts, Text, TextPairs, split_indices
+from seqlab.data.types import LabelledTexts, Text, TextPairs, split_items, split_text
 from seqlab.errors import ConfigError
 
 __all__ = ["read_parallel", "read_table", "read_text_corpus", "read_utf8", "split_items", "split_text"]
 
-SPLIT_NAMES = ("train", "validation", "test")
 SUFFIXES = {"csv": (".csv",), "tsv": (".tsv", ".tab"), "jsonl": (".jsonl", ".ndjson"), "json": (".json",)}
 FORMATS = {suffix: fmt for fmt, suffixes in SUFFIXES.items() for suffix in suffixes}
 Column = str | int
-Fractions = Sequence[float] | Mapping[str, float]
 
 
 # ---------------------------------------------------------------------------------------- text files
@@ -129,9 +129,11 @@ def _delimited(path: Path, text: str, delimiter: str, quoting: bool) -> list[tup
             if fields:
                 records.append((previous + 1, reader.line_num, fields))
             previous = reader.line_num
-    except csv.Error as err:
+    except csv.Error as err:  # name the line the bad record starts on, not where the reader stopped
+        problem = "a quoted field is never closed" if "end of data" in str(err) else str(err)
+        span = f" (the record runs to line {reader.line_num})" if reader.line_num > previous + 1 else ""
         raise ConfigError(
-            f"{path}:{reader.line_num}: malformed {delimiter!r}-separated text: {err}"
+            f"{path}:{previous + 1}: malformed {delimiter!r}-separated text: {problem}{span}"
         ) from None
     return records
 
@@ -144,8 +146,7 @@ def load_table(
     fmt = table_format(path, format)
     text = read_utf8(path)
     if fmt in ("json", "jsonl"):
-        array = fmt == "json" and text.lstrip().startswith("[")
-        records = _json_array(path, text) if array else _jsonl(path, text)
+        records = _json_records(path, text, fmt)
         if not records:
             raise ConfigError(f"{path}:1: the file holds no records")
         return _Table(path, records)
@@ -165,6 +166,31 @@ def load_table(
             span = f" in the record on lines {line}-{last}" if last > line else ""
             raise ConfigError(f"{path}:{line}: expected {width} fields ({where}), found {len(row)}{span}")
     return _Table(path, [(line, row) for line, _, row in records], head, line0, width)
+
+
+def _json_records(path: Path, text: str, fmt: str) -> list[tuple[int, Any]]:
+    """Records of JSON Lines, or of a ``.json`` file holding an array of objects or JSON Lines.
+
+    A file that is one JSON object over several lines (pretty-printed) is neither: it is an error
+    that says so, not a syntax error on its second character.
+    """
+    if fmt == "json" and text.lstrip().startswith("["):
+        return _json_array(path, text)
+    try:
+        return _jsonl(path, text)
+    except ConfigError:
+        try:
+            single = isinstance(json.loads(text), dict)
+        except json.JSONDecodeError:
+            single = False
+        if not single:
+            raise
+    lines = [n for n, raw in enumerate(text.splitlines(), start=1) if raw.strip()]
+    expected = "an array of objects or JSON Lines" if fmt == "json" else "JSON Lines"
+    raise ConfigError(
+        f"{path}:{lines[0]}: expected {expected} (one object per line), "
+        f"found a single JSON object over lines {lines[0]}-{lines[-1]}"
+    )
 
 
 def _jsonl(path: Path, text: str) -> list[tuple[int, Any]]:
@@ -335,77 +361,3 @@ def read_parallel(path: str | Path) -> TextPairs:
     """A parallel corpus: one ``source<TAB>target`` pair per line, no header, no quoting."""
     table = load_table(path, "tsv", header=False, quoting=False, fields=2)
     return TextPairs([row[0] for _, row in table.records], [row[1] for _, row in table.records])
-
-
-# ------------------------------------------------------------------------------------------- splits
-def split_names(fractions: Fractions) -> tuple[list[str], list[float]]:
-    """Names and fractions: a mapping's own, else train / validation / test for 1-3 fractions."""
-    if isinstance(fractions, Mapping):
-        return list(fractions), [float(f) for f in fractions.values()]
-    if not 1 <= len(fractions) <= len(SPLIT_NAMES):
-        raise ConfigError(
-            f"split fractions: expected 1 to 3 values (train, validation, test), got {list(fractions)}"
-        )
-    return list(SPLIT_NAMES[: len(fractions)]), [float(f) for f in fractions]
-
-
-def cut_points(n: int, fractions: Sequence[float]) -> list[int]:
-    """Boundaries ``[0, ..., n]`` of contiguous parts of ``n`` items in the given proportions.
-
-    As in :func:`~seqlab.data.types.split_indices`, the fractions are scaled to sum to one (the
-    last part takes the remainder) and every part gets at least one item.
-
-    Example::
-
-        >>> cut_points(10, [0.8, 0.1, 0.1])
-        [0, 8, 9, 10]
-    """
-    if n < len(fractions):
-        raise ConfigError(f"cannot split {n} items into {len(fractions)} non-empty parts")
-    if any(f <= 0 for f in fractions) or sum(fractions) > 1 + 1e-9:
-        raise ConfigError(f"split fractions must be positive and sum to at most 1, got {list(fractions)}")
-    total, bounds = sum(fractions), [0]
-    for i in range(len(fractions) - 1):
-        cut = round(n * sum(fractions[: i + 1]) / total)
-        bounds.append(min(max(cut, bounds[-1] + 1), n - (len(fractions) - 1 - i)))
-    return [*bounds, n]
-
-
-def split_items(
-    data: LabelledTexts | TextPairs, fractions: Fractions = (0.8, 0.1, 0.1), seed: int = 0
-) -> dict:
-    """Shuffle the examples with ``seed`` and cut them into disjoint splits that cover them all.
-
-    Example::
-
-        >>> pairs = TextPairs(list("abcdefghij"), list("ABCDEFGHIJ"))
-        >>> {k: len(v) for k, v in split_items(pairs, [0.8, 0.2], seed=1).items()}
-        {'train': 8, 'validation': 2}
-    """
-    names, values = split_names(fractions)
-    parts = split_indices(len(data), values, seed)
-    return {name: data.subset(part.tolist()) for name, part in zip(names, parts)}
-
-
-def split_text(
-    text: Text | str, fractions: Fractions = (0.9, 0.1), *, at_lines: bool = True
-) -> dict[str, Text]:
-    """Cut a running text by position: the first part is train, then validation (then test).
-
-    With ``at_lines`` each cut moves forward to the start of the next line, so no line is split
-    between two parts. Deterministic: no seed, no shuffling (LM text keeps its order).
-
-    Example::
-
-        >>> {k: v.text for k, v in split_text("a\\nb\\nc\\nd\\n", [0.5, 0.5]).items()}
-        {'train': 'a\\nb\\n', 'validation': 'c\\nd\\n'}
-    """
-    text = text.text if isinstance(text, Text) else text
-    names, values = split_names(fractions)
-    bounds = cut_points(len(text), values)
-    if at_lines:
-        inner = [text.find("\n", b - 1) + 1 or len(text) for b in bounds[1:-1]]
-        bounds = [0, *inner, len(text)]
-        if any(a >= b for a, b in pairwise(bounds)):
-            raise ConfigError(f"the text has too few lines to split into {names} at line boundaries")
-    return {name: Text(text[a:b]) for name, (a, b) in zip(names, pairwise(bounds))}

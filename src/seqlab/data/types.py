@@ -16,20 +16,40 @@ container                 holds                                        tasks
 
 Splits of itemised data are deterministic: :func:`split_indices` shuffles with a seeded
 generator of its own (never the global RNG), so the same seed gives the same split on every
-machine and every run.
+machine and every run. :func:`cut_points` sizes every split (shuffled or contiguous): each part
+gets at least one item, however small its fraction. :func:`split_items` (itemised data, seeded
+shuffle, de-duplicated) and :func:`split_text` (running text, by position) build on them.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 import numpy as np
 
 from seqlab.errors import ConfigError
 
-__all__ = ["LabelledTexts", "Text", "TextPairs", "TimeSeries", "split_indices"]
+__all__ = [
+    "SPLIT_NAMES",
+    "Fractions",
+    "LabelledTexts",
+    "Text",
+    "TextPairs",
+    "TimeSeries",
+    "cut_points",
+    "split_indices",
+    "split_items",
+    "split_names",
+    "split_text",
+]
+
+log = logging.getLogger(__name__)
+SPLIT_NAMES = ("train", "validation", "test")  # the split names, in this order, everywhere in seqlab
+Fractions = Sequence[float] | Mapping[str, float]  # [train, validation, test] or {name: fraction}
 
 
 @dataclass
@@ -155,23 +175,122 @@ class TimeSeries:
         return out
 
 
-def split_indices(n: int, fractions: Sequence[float], seed: int) -> list[np.ndarray]:
-    """Shuffle ``range(n)`` with ``seed`` and cut it into parts of the given fractions.
+def split_names(fractions: Fractions) -> tuple[list[str], list[float]]:
+    """Names and fractions: a mapping's own, else :data:`SPLIT_NAMES` for 1-3 fractions.
 
-    The last part takes the remainder, so the parts always cover every index exactly once.
-    Deterministic: the same (n, fractions, seed) gives the same parts everywhere.
+    Example::
+
+        >>> split_names([0.8, 0.2])
+        (['train', 'validation'], [0.8, 0.2])
+    """
+    if isinstance(fractions, Mapping):
+        return list(fractions), [float(f) for f in fractions.values()]
+    if not 1 <= len(fractions) <= len(SPLIT_NAMES):
+        raise ConfigError(
+            f"split fractions: expected 1 to 3 values (train, validation, test), got {list(fractions)}"
+        )
+    return list(SPLIT_NAMES[: len(fractions)]), [float(f) for f in fractions]
+
+
+def cut_points(n: int, fractions: Sequence[float]) -> list[int]:
+    """Boundaries ``[0, ..., n]`` of ``len(fractions)`` non-empty parts of ``n`` items.
+
+    The fractions are scaled to sum to one; each boundary is ``round(n · cumulative fraction)``,
+    moved just enough that every part keeps at least one item (so a tiny fraction still gets one
+    item, taken from the parts before it). The last part takes the remainder.
+
+    Example::
+
+        >>> cut_points(10, [0.8, 0.1, 0.1])
+        [0, 8, 9, 10]
+        >>> cut_points(3, [0.98, 0.01, 0.01])
+        [0, 1, 2, 3]
+    """
+    if n < len(fractions):
+        raise ConfigError(f"cannot split {n} items into {len(fractions)} non-empty parts")
+    if any(f <= 0 for f in fractions) or sum(fractions) > 1 + 1e-9:
+        raise ConfigError(f"split fractions must be positive and sum to at most 1, got {list(fractions)}")
+    total, bounds = sum(fractions), [0]
+    for i in range(len(fractions) - 1):
+        cut = round(n * sum(fractions[: i + 1]) / total)
+        bounds.append(min(max(cut, bounds[-1] + 1), n - (len(fractions) - 1 - i)))
+    return [*bounds, n]
+
+
+def split_indices(n: int, fractions: Sequence[float], seed: int) -> list[np.ndarray]:
+    """Shuffle ``range(n)`` with ``seed`` and cut it into non-empty parts sized by :func:`cut_points`.
+
+    The parts cover every index exactly once. Deterministic: the same (n, fractions, seed) gives
+    the same parts everywhere.
 
     Example::
 
         >>> [p.tolist() for p in split_indices(5, [0.6, 0.4], seed=0)]
         [[2, 4, 3], [0, 1]]
+        >>> [len(p) for p in split_indices(10, [0.9, 0.09, 0.01], seed=0)]
+        [8, 1, 1]
     """
-    if n < len(fractions):
-        raise ConfigError(f"cannot split {n} examples into {len(fractions)} non-empty parts")
-    if any(f <= 0 for f in fractions) or sum(fractions) > 1 + 1e-9:
-        raise ConfigError(f"split fractions must be positive and sum to at most 1, got {list(fractions)}")
+    bounds = cut_points(n, fractions)
     order = np.random.default_rng(seed).permutation(n)
-    total = sum(fractions)
-    bounds = [round(n * sum(fractions[: i + 1]) / total) for i in range(len(fractions))]
-    bounds = [0, *[max(b, i + 1) for i, b in enumerate(bounds[:-1])], n]
-    return [order[bounds[i] : bounds[i + 1]] for i in range(len(fractions))]
+    return [order[a:b] for a, b in pairwise(bounds)]
+
+
+def split_items(
+    data: LabelledTexts | TextPairs,
+    fractions: Fractions = (0.8, 0.1, 0.1),
+    seed: int = 0,
+    *,
+    dedupe: bool = True,
+) -> dict:
+    """Shuffle the examples with ``seed`` and cut them into disjoint, non-empty splits.
+
+    With ``dedupe`` (the default) an example whose key was seen before is dropped first, so the
+    same input never sits in train and test at once: the key is the text of
+    :class:`LabelledTexts` and the source of :class:`TextPairs`, and the first occurrence (in
+    file order) is kept, whatever the label or target of the later ones. How many were dropped
+    is logged as a warning (logger ``seqlab.data.types``); ``dedupe=False`` keeps every example.
+
+    Example::
+
+        >>> pairs = TextPairs(list("abcdefghija"), list("ABCDEFGHIJA"))
+        >>> {k: len(v) for k, v in split_items(pairs, [0.8, 0.2], seed=1).items()}  # the 2nd 'a' dropped
+        {'train': 8, 'validation': 2}
+    """
+    names, values = split_names(fractions)
+    keep = list(range(len(data)))
+    if dedupe:
+        first: dict[str, int] = {}
+        for i, key in enumerate(data.texts if isinstance(data, LabelledTexts) else data.sources):
+            first.setdefault(key, i)
+        keep = list(first.values())  # increasing: dicts keep insertion order
+        if len(keep) < len(data):
+            what = "text" if isinstance(data, LabelledTexts) else "source"
+            log.warning(
+                "split_items: dropped %d examples repeating an earlier %s", len(data) - len(keep), what
+            )
+    parts = split_indices(len(keep), values, seed)
+    return {name: data.subset([keep[i] for i in part.tolist()]) for name, part in zip(names, parts)}
+
+
+def split_text(
+    text: Text | str, fractions: Fractions = (0.9, 0.1), *, at_lines: bool = True
+) -> dict[str, Text]:
+    """Cut a running text by position: the first part is train, then validation (then test).
+
+    With ``at_lines`` each cut moves forward to the start of the next line, so no line is split
+    between two parts. Deterministic: no seed, no shuffling (LM text keeps its order).
+
+    Example::
+
+        >>> {k: v.text for k, v in split_text("a\\nb\\nc\\nd\\n", [0.5, 0.5]).items()}
+        {'train': 'a\\nb\\n', 'validation': 'c\\nd\\n'}
+    """
+    text = text.text if isinstance(text, Text) else text
+    names, values = split_names(fractions)
+    bounds = cut_points(len(text), values)
+    if at_lines:
+        inner = [text.find("\n", b - 1) + 1 or len(text) for b in bounds[1:-1]]
+        bounds = [0, *inner, len(text)]
+        if any(a >= b for a, b in pairwise(bounds)):
+            raise ConfigError(f"the text has too few lines to split into {names} at line boundaries")
+    return {name: Text(text[a:b]) for name, (a, b) in zip(names, pairwise(bounds))}

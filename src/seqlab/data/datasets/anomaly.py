@@ -2,7 +2,8 @@
 
 Both load as ``{"train", "validation", "test"}`` contiguous :class:`TimeSeries` slices whose
 ``labels`` (N,) are 1 on anomalous points; each split's ``notes["anomalies"]`` lists the
-anomalous segments ``{"start", "stop", "kind"}`` (indices relative to that split).
+anomalous segments ``{"start", "stop", "kind"}`` (indices relative to that split). Loading checks
+each split's count of anomalous points against the card (``anomalous_points``).
 
 :func:`inject_anomalies` is the seeded, documented recipe behind ``taylor-anomalies`` and works on
 any 1-D series::
@@ -182,19 +183,29 @@ def build_taylor_anomalies() -> tuple[TimeSeries, list[str]]:
 
 
 class BuiltinAnomalySeries(BuiltinSeries):
-    """A labelled series from ``builtin/``; ``anomalous_points`` per split is checked on load."""
+    """A labelled series from ``builtin/``; ``load`` checks each split's count of anomalous points.
+
+    ``anomalous_points`` ``{split: points labelled 1}`` is what the card states; a file that
+    disagrees (rebuilt with another recipe, or damaged) is a :class:`ConfigError` naming it.
+    """
 
     script: ClassVar[str] = "anomalies"
     anomalous_points: ClassVar[dict[str, int]]
 
     def load(self) -> dict[str, TimeSeries]:
+        """The card's contiguous splits, each with ``notes["anomalies"]``, its anomalous segments."""
         series, kinds = self.read()
+        rebuild = f"rebuild it with scripts/data/prepare_{self.script}.py"
         if series.labels is None:
-            raise ConfigError(
-                f"{self.filename}: no 'label' column; rebuild it with scripts/data/prepare_anomalies.py"
-            )
+            raise ConfigError(f"{self.filename}: no 'label' column; {rebuild}")
         out, start = contiguous_split(series, dict(self.card.splits)), 0
-        for part in out.values():
+        for name, part in out.items():
+            found, expected = int(part.labels.sum()), self.anomalous_points[name]
+            if found != expected:
+                raise ConfigError(
+                    f"{self.filename}: {found} anomalous points in the {name} split, but the "
+                    f"{self.card.name!r} card says {expected}; {rebuild}"
+                )
             part.notes["anomalies"] = segments(part.labels, kinds[start : start + len(part)])
             start += len(part)
         return out
@@ -207,6 +218,10 @@ def _points_note(points: dict[str, int]) -> str:
 
 
 _MITDB_POINTS = {"train": 0, "validation": 0, "test": 352}
+MITDB_ATTRIBUTION = (  # the notice ODC-By 1.0 asks for (its section 4.3 example, filled in)
+    "Contains information from the MIT-BIH Arrhythmia Database (https://physionet.org/content/mitdb/1.0.0/), "
+    "which is made available under the ODC Attribution License (https://opendatacommons.org/licenses/by/1-0/)."
+)
 
 
 @DATASETS.register("mitdb")
@@ -216,11 +231,14 @@ class MITDB(BuiltinAnomalySeries):
     card = DataCard(
         name="mitdb",
         kind="anomaly",
-        summary="7,500 points of a real MIT-BIH ECG (mV, 360 Hz) with one annotated anomaly (352 points).",
-        source="sktime 1.2.0 wheel, sktime/datasets/data/mitdb/mitdb.csv (columns data,label; no loader)",
+        summary="7,500 points of a real ECG (mV, 360 Hz) from the MIT-BIH Arrhythmia Database, one anomaly.",
+        source=(
+            "sktime 1.2.0 wheel, sktime/datasets/data/mitdb/mitdb.csv (columns data,label; no loader); "
+            "which MIT-BIH record it is, is unidentified"
+        ),
         licence=(
-            "MIT-BIH Arrhythmia Database (PhysioNet): ODC-By 1.0, attribution required (see citation); "
-            "sktime (BSD-3) ships the excerpt without naming the record"
+            "ODC-By 1.0 (the MIT-BIH Arrhythmia Database on PhysioNet; attribution required): "
+            f"{MITDB_ATTRIBUTION} sktime (BSD-3) ships the excerpt without naming its record"
         ),
         preparation="data -> ecg, label kept; read from the wheel by scripts/data/prepare_anomalies.py.",
         splits=contiguous_split_sizes(7500),
@@ -237,6 +255,9 @@ class MITDB(BuiltinAnomalySeries):
             "against about 295 elsewhere) lies in the test split: "
             "train and validation are normal-only: pick a threshold from validation scores of normal data.",
             "No timestamps: sampled at 360 Hz like every MIT-BIH record (26 beats, about 73 per minute).",
+            "The MIT-BIH record is unidentified: sktime ships the file in a folder named mitdb with no "
+            "note and no record name; it was matched to MIT-BIH by its waveform (mV in 0.005 mV steps, "
+            "beats about 295 samples apart at 360 Hz), not by a document; which record is unknown.",
         ),
     )
 
@@ -253,7 +274,7 @@ class TaylorAnomalies(BuiltinAnomalySeries):
         kind="anomaly",
         summary="taylor half-hourly demand with injected, labelled anomalies in validation and test weeks.",
         source="the taylor dataset (pmdarima 2.1.1, R forecast::taylor) with anomalies injected by seqlab",
-        licence=Taylor.card.licence,
+        licence=f"as taylor (the injected anomalies are seqlab's): {Taylor.card.licence}",
         preparation=(
             "seqlab.data.datasets.anomaly.build_taylor_anomalies(): inject_anomalies with TAYLOR_INJECTION "
             "(seed 20000605), values rounded to 0.1 MW; written by scripts/data/prepare_anomalies.py."

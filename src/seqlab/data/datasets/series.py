@@ -16,23 +16,22 @@ the model is always evaluated on the future of what it was trained on. The defau
 ``floor(0.15·N)`` and test the rest; a dataset with a strong weekly cycle cuts on week
 boundaries instead (its card says so).
 
-File format (:func:`parse_series_csv`, :func:`series_to_csv`): a header row, then one row per
-time step. ``timestamp`` (ISO 8601, optional), one column per channel (an empty field is a
-missing value, NaN), and for anomaly series ``label`` (0/1) and optionally ``anomaly`` (the
-kind of an injected anomaly, empty on normal points).
+File format: :mod:`seqlab.data.series_csv` (``parse_series_csv`` and ``series_to_csv``, re-exported
+here), shared with users' series files: a header row, then one row per time step: ``timestamp``
+(ISO 8601, optional, strictly increasing), one column per channel (an empty field is a missing
+value, NaN), and for anomaly series ``label`` (0/1) and optionally ``anomaly`` (the kind of an
+injected anomaly, empty on normal points).
 """
 
 from __future__ import annotations
 
-import csv
 import math
 from typing import ClassVar
 
-import numpy as np
-
 from seqlab.data.datasets import base
 from seqlab.data.datasets.base import DATASETS, DataCard, Dataset, read_builtin
-from seqlab.data.types import TimeSeries
+from seqlab.data.series_csv import parse_series_csv, series_to_csv
+from seqlab.data.types import SPLIT_NAMES, TimeSeries
 from seqlab.errors import ConfigError
 
 __all__ = [
@@ -43,9 +42,6 @@ __all__ = [
     "parse_series_csv",
     "series_to_csv",
 ]
-
-SPLIT_NAMES = ("train", "validation", "test")
-_SPECIAL = ("timestamp", "label", "anomaly")
 
 
 def contiguous_split_sizes(n: int, fractions: tuple[float, float] = (0.70, 0.15)) -> dict[str, int]:
@@ -78,110 +74,6 @@ def contiguous_split(series: TimeSeries, sizes: dict[str, int]) -> dict[str, Tim
     return out
 
 
-def _number(raw: str, where: str, name: str) -> float:
-    if raw.strip() == "":
-        return math.nan
-    try:
-        return float(raw)
-    except ValueError:
-        raise ConfigError(f"{where}: column {name!r}: expected a number, got {raw!r}") from None
-
-
-def _label(raw: str, where: str) -> int:
-    if raw not in ("0", "1"):
-        raise ConfigError(f"{where}: column 'label': expected 0 or 1, got {raw!r}")
-    return int(raw)
-
-
-def _parse_header(rows: list[list[str]], path: str) -> list[str]:
-    if not rows or not rows[0]:
-        raise ConfigError(f"{path}: empty file (expected a header row and data rows)")
-    header = rows[0]
-    if len(set(header)) != len(header):
-        raise ConfigError(f"{path}:1: repeated column name in header {header}")
-    if not [c for c in header if c not in _SPECIAL]:
-        raise ConfigError(f"{path}:1: no value column in header {header}")
-    if len(rows) < 2:
-        raise ConfigError(f"{path}: a header but no data rows")
-    return header
-
-
-def parse_series_csv(
-    text: str, path: str = "<text>", freq: str | None = None
-) -> tuple[TimeSeries, list[str]]:
-    """Parse a series CSV (see the module docstring) into a :class:`TimeSeries`.
-
-    Args:
-        text: the file's text.
-        path: the file name used in error messages.
-        freq: the series' frequency (pandas-style name), stored on the result.
-
-    Returns:
-        ``(series, kinds)``: kinds is the ``anomaly`` column (``""`` on normal points), or ``[]``.
-
-    Raises:
-        ConfigError: naming the file, line and column of the first problem: an empty file, a row
-            with the wrong number of fields, a non-number, a label other than 0/1, timestamps that
-            do not increase.
-    """
-    rows = list(csv.reader(text.splitlines()))
-    header = _parse_header(rows, path)
-    channels = [c for c in header if c not in _SPECIAL]
-    index = {name: i for i, name in enumerate(header)}
-    values = np.empty((len(rows) - 1, len(channels)))
-    stamps, labels, kinds = [], [], []
-    for n, row in enumerate(rows[1:]):
-        where = f"{path}:{n + 2}"
-        if len(row) != len(header):
-            raise ConfigError(f"{where}: expected {len(header)} fields {header}, got {len(row)}")
-        values[n] = [_number(row[index[c]], where, c) for c in channels]
-        if "timestamp" in index:
-            stamp = row[index["timestamp"]]
-            if stamps and not stamp > stamps[-1]:
-                raise ConfigError(f"{where}: column 'timestamp': {stamp!r} does not follow {stamps[-1]!r}")
-            stamps.append(stamp)
-        if "label" in index:
-            labels.append(_label(row[index["label"]], where))
-        if "anomaly" in index:
-            kinds.append(row[index["anomaly"]])
-    series = TimeSeries(
-        values, channels, stamps or None, freq, np.array(labels) if "label" in index else None
-    )
-    return series, kinds
-
-
-def _fmt(value: float) -> str:
-    if math.isnan(value):
-        return ""
-    return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(float(value))
-
-
-def series_to_csv(series: TimeSeries, kinds: list[str] | None = None) -> str:
-    """The CSV text of ``series`` (the inverse of :func:`parse_series_csv`; NaN → empty field).
-
-    Numbers are written in the shortest form that reads back to the same float64.
-
-    Example::
-
-        >>> print(series_to_csv(TimeSeries([1.0, float("nan")], ["y"], ["2000-01-01", "2000-02-01"])))
-        timestamp,y
-        2000-01-01,1
-        2000-02-01,
-        <BLANKLINE>
-    """
-    header = (["timestamp"] if series.timestamps is not None else []) + list(series.columns)
-    header += ["label"] if series.labels is not None else []
-    header += ["anomaly"] if kinds else []
-    lines = [",".join(header)]
-    for i in range(len(series)):
-        row = [series.timestamps[i]] if series.timestamps is not None else []
-        row += [_fmt(v) for v in series.values[i].tolist()]
-        row += [str(int(series.labels[i]))] if series.labels is not None else []
-        row += [kinds[i]] if kinds else []
-        lines.append(",".join(row))
-    return "\n".join(lines) + "\n"
-
-
 class BuiltinSeries(Dataset):
     """A series read from a prepared CSV in ``builtin/`` and cut into the card's contiguous splits.
 
@@ -191,13 +83,14 @@ class BuiltinSeries(Dataset):
     filename: ClassVar[str]
     columns: ClassVar[tuple[str, ...]]
     freq: ClassVar[str | None]
-    script: ClassVar[str] = "series"  # read_builtin names scripts/data/prepare_<script>.py on errors
+    script: ClassVar[str] = "series"  # errors name scripts/data/prepare_<script>.py, which rebuilds the file
 
     def read(self) -> tuple[TimeSeries, list[str]]:
         """The whole series (and its anomaly kinds), checked against the card."""
-        text = read_builtin(self.filename, self.script)
+        script = f"scripts/data/prepare_{self.script}.py"
+        text = read_builtin(self.filename, self.card.name, script)
         series, kinds = parse_series_csv(text, str(base.BUILTIN_DIR / self.filename), self.freq)
-        rebuild = f"rebuild it with scripts/data/prepare_{self.script}.py"
+        rebuild = f"rebuild it with {script}"
         if tuple(series.columns) != self.columns:
             raise ConfigError(
                 f"{self.filename}: value columns {series.columns}, expected {list(self.columns)}; {rebuild}"
@@ -223,6 +116,15 @@ def _card(name: str, n: int, **fields) -> DataCard:
     notes = (f"Splits: {rule}.", *fields.pop("notes", ()))
     return DataCard(
         name=name, kind="series", splits=contiguous_split_sizes(n), unit="points", notes=notes, **fields
+    )
+
+
+def _no_data_licence(what: str, taken_from: str) -> str:
+    """The licence line of a pmdarima series: no licence covers the numbers themselves."""
+    return (
+        f"no licence is stated upstream for the numbers themselves: published measurements ({what}), "
+        f"redistributed in the MIT-licensed pmdarima (MIT covers pmdarima, not these numbers), which took "
+        f"them from {taken_from}"
     )
 
 
@@ -252,10 +154,9 @@ class SunspotsMonthly(BuiltinSeries):
         2820,
         summary="Monthly mean relative sunspot numbers Jan 1749 - Dec 1983 (2,820 points).",
         source="pmdarima 2.1.1, pmdarima.datasets.load_sunspots() (R datasets::sunspots; Zurich, then Tokyo)",
-        licence=(
-            "pmdarima is MIT; it copies R's datasets::sunspots (R: GPL-2|3). The numbers are historical "
-            "observations (the Zurich/Tokyo series NOAA NGDC distributed as public domain); no data licence "
-            "is stated upstream"
+        licence=_no_data_licence(
+            "the Zurich and Tokyo observatories' counts",
+            "R's datasets::sunspots (R: GPL-2 | GPL-3)",
         ),
         preparation=f"Timestamps made from the documented start (Jan 1749), monthly; {_PREP}.",
         citation="Andrews, D. F. and Herzberg, A. M. (1985) Data: A Collection of Problems. Springer.",
@@ -290,9 +191,8 @@ class AirPassengers(BuiltinSeries):
         144,
         summary="Monthly international airline passengers (thousands), Jan 1949 - Dec 1960 (144 points).",
         source="pmdarima 2.1.1, pmdarima.datasets.load_airpassengers() (Box & Jenkins Series G)",
-        licence=(
-            "pmdarima is MIT; the series is Box & Jenkins' published table (also R datasets::AirPassengers, "
-            "GPL-2|3); no data licence is stated upstream"
+        licence=_no_data_licence(
+            "the table of Box & Jenkins 1976", "R's datasets::AirPassengers (R: GPL-2 | GPL-3)"
         ),
         preparation=f"Timestamps made from the documented start (Jan 1949), monthly; {_PREP}.",
         citation="Box, G. E. P., Jenkins, G. M. and Reinsel, G. C. (1976) Time Series Analysis. Holden-Day.",
@@ -322,9 +222,8 @@ class Taylor(BuiltinSeries):
         kind="series",
         summary="Half-hourly electricity demand (MW), England and Wales, 5 Jun - 27 Aug 2000 (12 weeks).",
         source="pmdarima 2.1.1, pmdarima.datasets.load_taylor() (R forecast::taylor, from J. W. Taylor)",
-        licence=(
-            "pmdarima is MIT; it copies R forecast::taylor (forecast: GPL-3), data 'kindly provided by "
-            "James W Taylor'; no data licence is stated upstream"
+        licence=_no_data_licence(
+            "half-hourly demand 'kindly provided by James W Taylor'", "R's forecast::taylor (forecast: GPL-3)"
         ),
         preparation=(
             f"Timestamps made from the documented start (Monday 2000-06-05 00:00), every 30 minutes; {_PREP}."

@@ -28,13 +28,12 @@ from pathlib import Path
 import numpy as np
 
 from seqlab.data.datasets.base import DATASETS, DataCard, Dataset, read_builtin
-from seqlab.data.types import LabelledTexts, Text, TextPairs, split_indices
+from seqlab.data.types import SPLIT_NAMES, LabelledTexts, Text, TextPairs, split_indices
 from seqlab.errors import ConfigError
 
 __all__ = ["CmuDict", "MovieReviews", "Shakespeare", "TranslationEnEs"]
 
 log = logging.getLogger(__name__)
-SPLITS = ("train", "validation", "test")
 
 # -- shakespeare ----------------------------------------------------------------------------------
 
@@ -81,7 +80,7 @@ class Shakespeare(Dataset):
         held = {play for plays in HELD_OUT.values() for play in plays}
         members = {"train": [p for p, _ in _plays() if p not in held], **HELD_OUT}
         texts = dict(_plays())
-        return {split: Text("\n\n".join(texts[p] for p in members[split]) + "\n") for split in SPLITS}
+        return {split: Text("\n\n".join(texts[p] for p in members[split]) + "\n") for split in SPLIT_NAMES}
 
 
 # -- movie-reviews --------------------------------------------------------------------------------
@@ -165,7 +164,7 @@ class MovieReviews(Dataset):
         parts = stratified_split(labels, (0.8, 0.1, 0.1), self.seed)
         return {
             split: LabelledTexts([texts[i] for i in idx], [labels[i] for i in idx], names)
-            for split, idx in zip(SPLITS, parts)
+            for split, idx in zip(SPLIT_NAMES, parts)
         }
 
 
@@ -239,7 +238,7 @@ class CmuDict(Dataset):
         words = [w for w, _ in entries]
         phones = [p if self.stress else re.sub(r"\d", "", p) for _, p in entries]
         parts = split_indices(len(entries), (0.9, 0.05, 0.05), self.seed)
-        return {split: TextPairs(words, phones).subset(idx) for split, idx in zip(SPLITS, parts)}
+        return {split: TextPairs(words, phones).subset(idx) for split, idx in zip(SPLIT_NAMES, parts)}
 
 
 # -- translation-en-es ----------------------------------------------------------------------------
@@ -247,16 +246,22 @@ class CmuDict(Dataset):
 
 @functools.lru_cache(maxsize=1)
 def _verses() -> tuple[tuple[str, str, str], ...]:
-    """((reference, english, spanish), ...) in Bible order, each English verse text once."""
-    rows, seen = [], set()
+    """((reference, english, spanish), ...) in Bible order, each English and each Spanish text once.
+
+    A pair is kept only if neither its English nor its Spanish text is in a pair kept before, so
+    no text, on either side, can land in two splits.
+    """
+    rows, seen_en, seen_es = [], set(), set()
     raw = read_builtin("translation_en_es.tsv.xz", "translation-en-es", "scripts/data/prepare_translation.py")
     for number, line in enumerate(raw.splitlines(), 1):
         fields = line.split("\t")
         if len(fields) != 3:
             raise ConfigError(f"translation_en_es.tsv.xz line {number}: expected reference, english, spanish")
-        if fields[1] not in seen:  # a repeated verse would sit in train and test at once
-            seen.add(fields[1])
-            rows.append((fields[0], fields[1], fields[2]))
+        ref, english, spanish = fields
+        if english not in seen_en and spanish not in seen_es:  # else it could sit in train and test at once
+            rows.append((ref, english, spanish))
+            seen_en.add(english)
+            seen_es.add(spanish)
     return tuple(rows)
 
 
@@ -267,7 +272,7 @@ class TranslationEnEs(Dataset):
     card = DataCard(
         name="translation-en-es",
         kind="pairs",
-        summary="English -> Spanish Bible verse pairs (KJV / Reina-Valera 1909), 21,874 pairs",
+        summary="English -> Spanish Bible verse pairs (KJV / Reina-Valera 1909), 21,843 pairs",
         source=(
             "Debian sword-text-kjv 14.3-1 (module engKJV2006eb) and sword-text-sparv 2.60-1 "
             "(module spaRV1909eb), SWORD zText modules, both in KJV versification"
@@ -277,15 +282,16 @@ class TranslationEnEs(Dataset):
             "scripts/data/prepare_translation.py: zText read, OSIS markup stripped (footnotes and "
             "non-canonical headings dropped), verses aligned by index, 18 verses empty in either "
             "language dropped (31,084 pairs), pairs of <= 30 English words kept -> "
-            "builtin/translation_en_es.tsv.xz (22,134 pairs); at load, 260 verses repeating an "
-            "earlier verse's English dropped; split 90/5/5 by seed (0)"
+            "builtin/translation_en_es.tsv.xz (22,134 pairs); at load, 291 pairs whose English or "
+            "Spanish text is already in a kept pair dropped (21,843 left); split 90/5/5 by seed (0)"
         ),
-        splits={"train": 19_687, "validation": 1_093, "test": 1_094},
+        splits={"train": 19_659, "validation": 1_092, "test": 1_092},
         unit="pairs",
         notes=(
             "Source English, target Spanish; swap them for es -> en.",
-            "Each English text once (no verse in two splits): 'And the LORD spake unto Moses, "
-            "saying,' alone occurs 72 times in the file; the first occurrence is kept.",
+            "Each English and each Spanish text once, so no text of either side is in two splits: "
+            "'And the LORD spake unto Moses, saying,' alone occurs 72 times in the file, 'Y fué á mí "
+            "palabra de Jehová, diciendo:' 22 times; the first pair is kept.",
             "The split is random over verses, so neighbouring verses of one chapter land in "
             "different splits: a test of translation, not of unseen books.",
             "Archaic on both sides (thee/thou; 'á' for 'a', 'fué'); Psalm titles are part of verse 1.",
@@ -299,4 +305,4 @@ class TranslationEnEs(Dataset):
         rows = _verses()
         pairs = TextPairs([en for _, en, _ in rows], [es for _, _, es in rows])
         parts = split_indices(len(rows), (0.9, 0.05, 0.05), self.seed)
-        return {split: pairs.subset(idx) for split, idx in zip(SPLITS, parts)}
+        return {split: pairs.subset(idx) for split, idx in zip(SPLIT_NAMES, parts)}
