@@ -147,5 +147,5 @@ def test_a_bad_text_file_stops_training_before_the_run_directory_exists(tmp_path
     bad.write_bytes(b"good line\n" * 20 + b"\xff\xfe broken\n")
     run = tmp_path / "run"
     assert main(["train", "--task", "charlm", "--set", f"task.text={bad}", "--out", str(run)]) == 2
-    assert "bad.txt:21: not valid UTF-8" in capsys.readouterr().err
+    assert "bad.txt:21:1: not valid UTF-8" in capsys.readouterr().err
     assert not run.exists()
