@@ -96,7 +96,8 @@ def test_the_tokenizer_learns_from_the_training_split_only():
 def test_text_and_dataset_are_mutually_exclusive(tmp_path):
     text = tmp_path / "t.txt"
     text.write_text("abc" * 100)
-    with pytest.raises(ConfigError, match="text and dataset are mutually exclusive"):
+    one_source = r"text, dataset and tokens are mutually exclusive: give one source, not text=.* and dataset="
+    with pytest.raises(ConfigError, match=one_source):
         build_task("charlm", {"text": str(text), "dataset": "test-lm-tokenizers-tiny"})
 
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from collections import Counter
 
 import pytest
@@ -105,6 +108,67 @@ def test_unigram_round_trips_text_of_seen_characters_and_marks_unseen_ones(train
 def test_lowercase_option(kind):
     tok = _train(kind, lowercase=True)
     assert tok.encode("The KING") == tok.encode("the king")
+
+
+# -- words: tokens as plain words ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_words_are_the_tokens_without_their_markers(trained, kind):
+    tok = trained[kind]
+    words = tok.words
+    assert len(words) == tok.vocab_size and words[:7] == list(SPECIAL_TOKENS)  # specials unchanged
+    for i in range(7, tok.vocab_size):
+        token = tok.tokens[i]
+        if kind == "wordpiece":  # decode keeps the '##' of a lone continuation
+            assert words[i] == (token[2:] if token.startswith("##") and len(token) > 2 else token)
+        else:  # the text the token decodes to, whitespace stripped
+            assert words[i] == tok.decode([i]).strip(), token
+    plain = {
+        "char": {" ": "", "a": "a"},
+        "word": {"the": "the", ",": ","},
+        "bpe": {"Ġthe": "the", "Ċ": "", "Ġ": "", "ĠI": "I"},
+        "wordpiece": {"##s": "s", "the": "the"},
+        "unigram": {"▁the": "the", "▁": "", "\n": ""},
+    }[kind]
+    assert {t: words[tok.token_to_id(t)] for t in plain} == plain
+
+
+def test_lm_word_tokens_lose_their_leading_space():
+    tok = train_tokenizer("word", [TRAIN], pattern=LM_WORD_PATTERN, separator="")
+    words = dict(zip(tok.tokens, tok.words, strict=True))
+    assert (words[" the"], words["the"], words["\n"], words[" '"]) == ("the", "the", "", "'")
+    assert len(set(tok.words)) < tok.vocab_size  # ' the' and 'the' share a word: that is expected
+
+
+# -- reproducibility ----------------------------------------------------------------------------
+
+TRAIN_IN_A_FRESH_PROCESS = """
+import json, sys
+from seqlab.data import read_text, train_tokenizer
+text = read_text(None)[:60_000]  # enough: before the fix WordPiece and Unigram differed on it every run
+for kind in ("char", "word", "bpe", "wordpiece", "unigram"):
+    size = None if kind in ("char", "word") else 400
+    texts = [text] if size is None else iter(text.splitlines(keepends=True))  # an iterator, read once
+    tok = train_tokenizer(kind, texts, vocab_size=size)
+    tok.save(f"{sys.argv[1]}/{kind}.json")
+"""
+
+
+def test_training_gives_the_same_file_in_every_process(tmp_path):
+    """HF trains WordPiece and Unigram in hash-map order (random per process); seqlab undoes it."""
+    for run, seed in (("a", "1"), ("b", "2")):
+        (tmp_path / run).mkdir()
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        subprocess.run(
+            [sys.executable, "-c", TRAIN_IN_A_FRESH_PROCESS, str(tmp_path / run)], check=True, env=env
+        )
+    for kind in KINDS:
+        first, second = ((tmp_path / run / f"{kind}.json").read_text(encoding="utf-8") for run in "ab")
+        assert first == second, f"{kind}: two trainings on the same text differ"
+    unigram = json.loads(first)["hf"]["model"]["vocab"]
+    assert [p for p, _ in unigram[:7]] == list(SPECIAL_TOKENS)
+    assert [(-s, p) for p, s in unigram[7:]] == sorted((-s, p) for p, s in unigram[7:])
 
 
 # -- special tokens and batches -----------------------------------------------------------------

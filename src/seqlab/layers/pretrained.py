@@ -92,7 +92,12 @@ def embedding_matrix(
     rows); text vectors give the similarity-weighted mean of the 5 known words whose sets of
     character 3..5-grams of ``<word>`` (lower-cased) have the highest cosine with the word's own
     (falling back to random when no known word shares an n-gram). Special tokens are never
-    composed: they get zero rows under ``zero``, random rows otherwise.
+    composed, and the empty word is never looked up nor composed: when OOV, ``zero`` gives them
+    zero rows, the other policies random ones.
+
+    ``vocab`` is meant to be a tokenizer's :attr:`~seqlab.data.tokenizers.Tokenizer.words` (its
+    tokens with their markers removed: ``'Ġthe'`` and ``' the'`` are looked up as ``'the'``).
+    A word may repeat (copies that are found share the vector); whitespace tokens are ``''``.
     """
     if oov not in ("random", "zero", "ngram"):
         raise ConfigError(f"oov: unknown policy {oov!r}; choose from: random, zero, ngram")
@@ -101,14 +106,14 @@ def embedding_matrix(
     missing = []
     for i, word in enumerate(vocab):
         key = word if word in vectors else word.lower() if lowercase and word.lower() in vectors else None
-        if key is None:
+        if key is None or not word:
             missing.append(i)
             continue
         matrix[i] = vectors.get(key)
         counts["exact" if key == word else "lowercase"] += 1
     composed: dict[str, np.ndarray] = {}
     if oov == "ngram":
-        words = [vocab[i] for i in missing if vocab[i] not in specials]
+        words = list(dict.fromkeys(vocab[i] for i in missing if vocab[i] and vocab[i] not in specials))
         composed = _compose_oov(vectors, words)
     sigma = vectors.scale() if missing and oov != "zero" else 0.0
     draws = np.random.default_rng(seed).normal(0.0, sigma, size=(len(missing), vectors.dim))

@@ -24,7 +24,10 @@ construction, so there are no hash collisions); n-grams of words outside it are 
 
 Both modules take the vocabulary strings at construction and precompute, per word, the padded
 (V, L) row indices and averaging weights as buffers, so ``forward`` is one ``embedding_bag``.
-Special tokens (``[PAD]``, ``[UNK]``, ...) get a row of their own and no n-grams.
+Special tokens (``[PAD]``, ``[UNK]``, ...) and the empty word (what a whitespace token's
+:attr:`~seqlab.data.tokenizers.Tokenizer.words` entry is) get a row of their own and no n-grams.
+A vocabulary may repeat a word (``' the'`` and ``'the'`` both give ``'the'``): the copies share
+their n-gram rows.
 """
 
 from __future__ import annotations
@@ -53,7 +56,6 @@ __all__ = [
 
 DEFAULT_SPECIALS = ("[PAD]", "[UNK]", "[BOS]", "[EOS]", "[CLS]", "[SEP]", "[MASK]", "</s>")
 FNV_OFFSET, FNV_PRIME = 2166136261, 16777619
-_PIN = "_initial_"
 
 
 def fasttext_hash(text: str) -> int:
@@ -127,20 +129,22 @@ def _check_ids(ids: Tensor, vocab_size: int, name: str) -> None:
 
 
 class _Pinned(nn.Module):
-    """Remembers pretrained values so that ``reset_parameters`` restores them instead of re-drawing."""
+    """Remembers pretrained values so that ``reset_parameters`` restores them instead of re-drawing.
+
+    The values are kept as given (no copy) in a plain attribute, not a buffer: they are not in the
+    ``state_dict`` and do not move with the module (a CPU table stays on the CPU, not on the GPU).
+    """
 
     def pin(self, values: dict[str, Tensor]) -> None:
         """Copy ``values`` (parameter path -> tensor) into the parameters and keep them for resets."""
-        with torch.no_grad():
-            for path, value in values.items():
-                self.get_parameter(path).copy_(value)
-                self.register_buffer(_PIN + path.replace(".", "__"), value.detach().clone(), persistent=False)
+        self._pinned = {path: value.detach() for path, value in values.items()}
+        self._restore()
 
     def _restore(self) -> bool:
-        pinned = [(n, b) for n, b in self.named_buffers(recurse=False) if n.startswith(_PIN)]
+        pinned: dict[str, Tensor] = getattr(self, "_pinned", {})
         with torch.no_grad():
-            for name, value in pinned:
-                self.get_parameter(name[len(_PIN) :].replace("__", ".")).copy_(value)
+            for path, value in pinned.items():
+                self.get_parameter(path).copy_(value)
         return bool(pinned)
 
 
@@ -172,7 +176,8 @@ class SubwordEmbedding(_Pinned):
         vocab: the token strings, in id order.
         dim: embedding width D.
         buckets: rows of the n-gram table (fastText uses 2M; a few 10k suit small models).
-        minn, maxn: n-gram lengths in characters, markers included.
+        minn, maxn: n-gram lengths in characters, markers included; ``maxn=0``: no n-grams, each
+            word is its own row (fastText's models trained without subwords, e.g. supervised ones).
         specials: tokens that get their own row only (no n-grams).
 
     Shape:
@@ -189,9 +194,10 @@ class SubwordEmbedding(_Pinned):
         specials: Iterable[str] = DEFAULT_SPECIALS,
     ) -> None:
         super().__init__()
-        if buckets < 1 or not 1 <= minn <= maxn:
+        if buckets < 1 or not (maxn == 0 or 1 <= minn <= maxn):
             raise ConfigError(
-                f"subword embedding: need buckets >= 1 and 1 <= minn <= maxn, got {buckets}, {minn}, {maxn}"
+                "subword embedding: need buckets >= 1 and 1 <= minn <= maxn (or maxn = 0: no n-grams), "
+                f"got buckets={buckets}, minn={minn}, maxn={maxn}"
             )
         self.vocab, self.buckets, self.minn, self.maxn = list(vocab), buckets, minn, maxn
         self.specials = frozenset(specials)
@@ -213,23 +219,28 @@ class SubwordEmbedding(_Pinned):
         """Hold a fastText model's rows (:class:`~seqlab.data.vectors.FastTextVectors`), starting equal to it.
 
         Words of ``vocab`` in fastText's dictionary take their own row; the others take the mean of
-        their n-gram rows as their own row, so that their composed vector is fastText's OOV vector.
+        their n-gram rows as their own row, so that their composed vector is fastText's OOV vector
+        (zero when it has none). A model trained without n-grams (``maxn`` 0, or ``minn > maxn``)
+        gives word rows only. The n-gram table starts as a view of ``ft.input`` (no copy).
         """
-        emb = cls(vocab, ft.dim, buckets=ft.bucket, minn=ft.minn, maxn=max(ft.maxn, ft.minn))
+        grams = ft.maxn > 0 and ft.minn <= ft.maxn  # otherwise fastText computes no n-grams
+        minn, maxn = (max(ft.minn, 1), ft.maxn) if grams else (1, 0)
+        emb = cls(vocab, ft.dim, buckets=ft.bucket if grams else 1, minn=minn, maxn=maxn)
         nw = len(ft.words)
         own = np.zeros((len(vocab), ft.dim), dtype=np.float32)
         for i, word in enumerate(emb.vocab):
             rows = [ft.index[word]] if word in ft else [nw + r for r in emb.ngram_rows(word)]
             if rows:
                 own[i] = ft.input[rows].mean(axis=0)
-        emb.pin(
-            {"word.weight": torch.from_numpy(own), "ngram.weight": torch.from_numpy(np.array(ft.input[nw:]))}
-        )
+        pinned = {"word.weight": torch.from_numpy(own)}
+        if grams:
+            pinned["ngram.weight"] = torch.from_numpy(ft.input[nw:])  # a view: rows nw.. of the input
+        emb.pin(pinned)
         return emb.requires_grad_(not freeze)
 
     def ngram_rows(self, word: str) -> list[int]:
-        """Rows of the n-gram table for ``word`` (none for special tokens)."""
-        if word in self.specials:
+        """Rows of the n-gram table for ``word`` (none for special tokens, the empty word, or ``maxn=0``)."""
+        if self.maxn == 0 or not word or word in self.specials:
             return []
         return [fasttext_hash(g) % self.buckets for g in fasttext_ngrams(word, self.minn, self.maxn)]
 
@@ -265,7 +276,8 @@ class CharNgramEmbedding(_Pinned):
     """CharNgram word vectors: mean of the embeddings of the word's 2-, 3- and 4-grams.
 
     The table has one row per distinct n-gram key of ``vocab`` (see :func:`charngrams`), plus one
-    row per special token present in ``vocab``. ``ngrams`` lists the keys in row order.
+    row per special token present in ``vocab`` and one per empty word (id ``i``: key ``empty-i``,
+    so that whitespace tokens stay distinct). ``ngrams`` lists the keys in row order.
 
     Shape:
         ids (B, T) -> (B, T, D).
@@ -280,7 +292,7 @@ class CharNgramEmbedding(_Pinned):
     ) -> None:
         super().__init__()
         self.vocab, self.ns, self.specials = list(vocab), tuple(ns), frozenset(specials)
-        keys = [[f"special-{w}"] if w in self.specials else charngrams(w, self.ns) for w in self.vocab]
+        keys = [self._keys(w) or [f"empty-{i}"] for i, w in enumerate(self.vocab)]
         self.ngram_ids: dict[str, int] = {}
         for k in (k for ks in keys for k in ks):
             self.ngram_ids.setdefault(k, len(self.ngram_ids))
@@ -290,6 +302,12 @@ class CharNgramEmbedding(_Pinned):
         self.register_buffer("ngram_index", index, persistent=False)  # (V, L)
         self.register_buffer("ngram_weight", weight, persistent=False)  # (V, L)
         self.reset_parameters()
+
+    def _keys(self, word: str) -> list[str]:
+        """The table keys of ``word``: its n-grams, its own key if special, none if empty."""
+        if word in self.specials:
+            return [f"special-{word}"]
+        return charngrams(word, self.ns) if word else []
 
     def reset_parameters(self) -> None:
         """N(0, 0.02), or the pinned pretrained values."""
@@ -306,7 +324,7 @@ class CharNgramEmbedding(_Pinned):
 
     def embed_words(self, words: Sequence[str]) -> Tensor:
         """Vectors (N, D) for any strings from their known n-grams (zero if none is known)."""
-        keys = [[f"special-{w}"] if w in self.specials else charngrams(w, self.ns) for w in words]
+        keys = [self._keys(w) for w in words]
         index, weight = pack_rows([[self.ngram_ids[k] for k in ks if k in self.ngram_ids] for ks in keys])
         w = self.table.weight
         return F.embedding_bag(index.to(w.device), w, per_sample_weights=weight.to(w), mode="sum")

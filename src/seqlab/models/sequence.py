@@ -57,7 +57,13 @@ def _token_embedding(config: ModelConfig, io: IOSpec) -> nn.Module:
 
 @ARCHS.register("sequence")
 class SequenceModel(nn.Module):
-    """Embedding (or linear input projection) -> blocks -> norm -> linear head."""
+    """Embedding (or linear input projection) -> blocks -> norm -> linear head.
+
+    ``model.tie_weights`` makes the head use the embedding matrix (one (V, D) table: a token
+    embedding of width ``d_model``). It cannot be combined with ``model.freeze_embedding``: the
+    shared matrix would freeze the output head too, so the pair is a ConfigError — freeze the
+    embedding with an untied head, or tie and fine-tune the (pretrained) table.
+    """
 
     Config = ModelConfig
 
@@ -92,6 +98,11 @@ class SequenceModel(nn.Module):
         self.norm = build_norm(config.norm, D)
         self.head = nn.Linear(D, io.output_dim)
         if config.tie_weights:
+            if config.freeze_embedding:
+                raise ConfigError(
+                    "model.tie_weights with model.freeze_embedding would freeze the output head too (one "
+                    "shared matrix): choose one — an untied head, or a tied embedding that trains"
+                )
             if not io.is_language_model:
                 raise ConfigError("tie_weights needs token inputs and outputs over the same vocabulary")
             if not isinstance(self.embed, nn.Embedding):

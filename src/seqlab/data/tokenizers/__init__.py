@@ -8,7 +8,9 @@ Train one with :func:`train_tokenizer`, save it as one JSON file, read any kind 
     same = load_tokenizer(run_dir / "tokenizer.json")   # same ids for the same text
 
 The interface (:class:`Tokenizer`), the special tokens and what round-trips for each kind
-are described in :mod:`.base`, :mod:`.vocab` and :mod:`.subword`.
+are described in :mod:`.base`, :mod:`.vocab` and :mod:`.subword`. ``tok.words`` gives each
+token as a plain word (markers such as ``Ġ``, ``▁``, ``##`` and a leading space removed), the
+strings to look pretrained word vectors up with.
 """
 
 from __future__ import annotations
@@ -66,7 +68,10 @@ def train_tokenizer(
         separator: word only — what decode joins words with (default ``" "``).
 
     Returns:
-        The trained :class:`Tokenizer`.
+        The trained :class:`Tokenizer`. The same texts and options give the same tokenizer file in
+        every process, for every kind (WordPiece and Unigram need extra care for that, described
+        under "Reproducibility" in :mod:`.subword`; WordPiece reads the texts twice, so it holds
+        an iterator's texts in memory).
 
     Example::
 

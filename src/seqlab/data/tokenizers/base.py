@@ -10,6 +10,7 @@ Unigram) offers the same methods::
     batch, mask = tok.encode_batch(["a b", "c"])       # (B, T) long right-padded, (B, T) bool
     tok.decode_batch(batch, mask)                      # ["a b", "c"]
     tok.vocab_size, tok.tokens[i], tok.token_to_id("[PAD]"), tok.pad_id
+    tok.words[i]                                       # tokens[i] as a plain word (' the' -> 'the')
     tok.save(run_dir / "tokenizer.json")               # load it back with load_tokenizer(path)
 
 Special tokens: ``[PAD] [UNK] [BOS] [EOS] [CLS] [SEP] [MASK]`` take ids 0-6 of a tokenizer
@@ -84,11 +85,36 @@ class Tokenizer(ABC):
     def from_json(cls, data: dict[str, Any], path: str | Path) -> Tokenizer:
         """Inverse of :meth:`to_json`; problems raise RunDirError naming ``path``."""
 
+    def _plain(self, token: str) -> str:
+        """The text a regular token stands for, its kind's markers removed (default: itself)."""
+        return token
+
     # -- shared ------------------------------------------------------------------------------
 
     @property
     def vocab_size(self) -> int:
         return len(self.tokens)
+
+    @property
+    def words(self) -> list[str]:
+        """Each token as a plain word, indexed by id: the strings to look up in word vectors.
+
+        Markers are removed and surrounding whitespace stripped — a word token's leading space
+        (``' the'`` -> ``'the'``), byte-level BPE's byte symbols decoded as HF's ByteLevel decoder
+        does (``'Ġthe'`` -> ``'the'``, ``'Ċ'`` -> ``''``; a token holding part of a UTF-8 character
+        shows ``'\ufffd'``), Unigram's ``'▁'``, WordPiece's ``'##'`` (``'##ing'`` -> ``'ing'``).
+        Special tokens are unchanged. Two tokens may give the same word (``' the'`` and ``'the'``),
+        and whitespace tokens give ``''``.
+
+        Example::
+
+            >>> from seqlab.data.tokenizers import LM_WORD_PATTERN, train_tokenizer
+            >>> tok = train_tokenizer("word", ["the cat\\n"], pattern=LM_WORD_PATTERN, separator="")
+            >>> tok.tokens[7:], tok.words[:2], tok.words[7:]
+            (['\\n', ' cat', 'the'], ['[PAD]', '[UNK]'], ['', 'cat', 'the'])
+        """
+        specials = set(self.special_tokens)
+        return [t if t in specials else self._plain(t).strip() for t in self.tokens]
 
     def id_to_token(self, index: int) -> str:
         """The token string of id ``index`` (IndexError outside ``[0, vocab_size)``)."""
@@ -173,6 +199,7 @@ class Tokenizer(ABC):
 
         Example::
 
+            >>> from seqlab.data.tokenizers import CharTokenizer
             >>> ids, mask = CharTokenizer(["a", "b"], special_tokens=["[PAD]"]).encode_batch(["ab", "b"])
             >>> ids.tolist(), mask.tolist()
             ([[1, 2], [2, 0]], [[True, True], [True, False]])

@@ -20,6 +20,22 @@ text that happens to spell one (``"[MASK]"``) as ordinary text, never as the spe
 Unigram keeps the special tokens among its pieces, so it reads such text as the special token
 (``decode(..., skip_special_tokens=False)`` still gives the text back). ``lowercase`` adds a
 lower-casing normaliser (then only lower-case text round-trips).
+
+**Reproducibility** — training the same texts twice, in two processes, gives the same file:
+
+- **bpe** is deterministic as Hugging Face trains it.
+- **wordpiece**: HF assigns the ids of the continuation symbols ``##x`` in hash-map order (random
+  per process; huggingface/tokenizers#1794), and merges of equal count are broken by id, so the
+  learnt *set* of pieces changed run to run. Here the ``##x`` of every character seen inside a
+  word is registered first, in code-point order (as trainer special tokens, removed again
+  afterwards), so ids and merges no longer depend on the hash order. This reads the texts twice:
+  an iterator of texts is held in memory as a list.
+- **unigram**: HF gives the characters its model did not keep the scores ``min + k·1e-4`` in hash
+  order, and sums EM expectations in hash order (scores differ in the 15th digit). Here those
+  characters get the same scores in code-point order, every score is rounded to 6 decimals and
+  pieces are ordered by (−score, piece), special tokens first. What is left: a piece whose
+  pruning is decided by the last bits of a float sum could still differ — never seen on the
+  built-in corpus or shakespeare.
 """
 
 from __future__ import annotations
@@ -40,6 +56,10 @@ __all__ = ["SUBWORD_KINDS", "SubwordTokenizer"]
 SUBWORD_KINDS = ("bpe", "wordpiece", "unigram")
 HF_MODEL = {"bpe": "BPE", "wordpiece": "WordPiece", "unigram": "Unigram"}  # "model.type" in HF JSON
 BYTES = 256  # base symbols of byte-level BPE
+PREFIX, SPACE = "##", "▁"  # WordPiece continuation prefix; Unigram's space symbol
+PENALTY = 1e-4  # HF Unigram: characters the model did not keep score min + k·PENALTY
+DECIMALS = 6  # Unigram scores are rounded to this many decimals (far above the float noise)
+BYTE_DECODER = decoders.ByteLevel()  # byte-level symbols -> text, for ``words``
 
 
 def _pipeline(kind: str, lowercase: bool) -> HFTokenizer:
@@ -49,13 +69,13 @@ def _pipeline(kind: str, lowercase: bool) -> HFTokenizer:
         tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
         tok.decoder = decoders.ByteLevel()
     elif kind == "wordpiece":
-        tok = HFTokenizer(models.WordPiece(unk_token=UNK))
+        tok = HFTokenizer(models.WordPiece(unk_token=UNK, continuing_subword_prefix=PREFIX))
         tok.pre_tokenizer = pre_tokenizers.Whitespace()
-        tok.decoder = decoders.WordPiece(prefix="##", cleanup=False)
+        tok.decoder = decoders.WordPiece(prefix=PREFIX, cleanup=False)
     else:
         tok = HFTokenizer(models.Unigram())
-        tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="never", split=True)
-        tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="never", split=True)
+        tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement=SPACE, prepend_scheme="never", split=True)
+        tok.decoder = decoders.Metaspace(replacement=SPACE, prepend_scheme="never", split=True)
     if lowercase:
         tok.normalizer = normalizers.Lowercase()
     return tok
@@ -73,7 +93,11 @@ def _trainer(kind: str, vocab_size: int, min_frequency: int, specials: list[str]
         )
     if kind == "wordpiece":
         return trainers.WordPieceTrainer(
-            vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=specials, show_progress=False
+            vocab_size=vocab_size,
+            min_frequency=min_frequency,
+            special_tokens=specials,
+            continuing_subword_prefix=PREFIX,
+            show_progress=False,
         )
     return trainers.UnigramTrainer(
         vocab_size=vocab_size,
@@ -103,6 +127,52 @@ def _check_options(kind: str, vocab_size: int, min_frequency: int, specials: lis
             else "special tokens + 1"
         )
         raise ConfigError(f"vocab_size: {kind} needs at least {least} ({why}), got {vocab_size!r}")
+
+
+def _continuations(hf: HFTokenizer, texts: Sequence[str]) -> list[str]:
+    """``##x`` for every character ``x`` seen after the first of a word, in code-point order.
+
+    Registered before training, they take ids that do not depend on hash order (see the module
+    docstring); words are the pipeline's own (normaliser, then pre-tokeniser).
+    """
+    chars: set[str] = set()
+    for text in texts:
+        if hf.normalizer is not None:
+            text = hf.normalizer.normalize_str(text)
+        for word, _ in hf.pre_tokenizer.pre_tokenize_str(text):
+            chars.update(word[1:])
+    return [PREFIX + c for c in sorted(chars)]
+
+
+def _drop_added(hf: HFTokenizer, tokens: list[str]) -> HFTokenizer:
+    """``hf`` without ``tokens`` among its added (special) tokens; they stay in the model's vocab."""
+    data = json.loads(hf.to_str())
+    drop = set(tokens)
+    data["added_tokens"] = [t for t in data["added_tokens"] if t["content"] not in drop]
+    return HFTokenizer.from_str(json.dumps(data))
+
+
+def _canonical_unigram(hf: HFTokenizer, n_special: int) -> HFTokenizer:
+    """Unigram pieces in a run-independent order and with run-independent scores.
+
+    1. characters HF added with the scores ``m + k·PENALTY`` (``k`` in hash order) get the same
+       scores, the highest to the lowest code point; 2. scores are rounded to :data:`DECIMALS`;
+    3. pieces are ordered by (−score, piece) after the special tokens (ids unchanged for those).
+    """
+    data = json.loads(hf.to_str())
+    specials, pieces = data["model"]["vocab"][:n_special], data["model"]["vocab"][n_special:]
+    scores = {piece: score for piece, score in pieces}
+    singles = [p for p in scores if len(p) == 1]
+    if singles:  # 1. single characters at whole PENALTY steps above the lowest one
+        low = min(scores[p] for p in singles)
+        steps = {p: (scores[p] - low) / PENALTY for p in singles}
+        chosen = sorted(p for p, k in steps.items() if abs(k - round(k)) < 1e-6 and k < len(singles))
+        for piece, score in zip(chosen, sorted((scores[p] for p in chosen), reverse=True), strict=True):
+            scores[piece] = score
+    # 2. rounded, 3. ordered
+    ranked = sorted(((p, round(s, DECIMALS)) for p, s in scores.items()), key=lambda ps: (-ps[1], ps[0]))
+    data["model"]["vocab"] = specials + [list(ps) for ps in ranked]
+    return HFTokenizer.from_str(json.dumps(data))
 
 
 class SubwordTokenizer(Tokenizer):
@@ -141,14 +211,23 @@ class SubwordTokenizer(Tokenizer):
 
         ``vocab_size`` is the target size, special tokens and (for BPE) the 256 bytes included;
         a small corpus may give fewer. ``min_frequency``: the fewest occurrences of a merge
-        (BPE) or word (WordPiece) to be learnt.
+        (BPE) or word (WordPiece) to be learnt. The same texts give the same tokenizer in every
+        process (see "Reproducibility" in the module docstring for what that rests on).
         """
         if kind not in SUBWORD_KINDS:
             raise ConfigError(f"subword kind {kind!r}: choose from {', '.join(SUBWORD_KINDS)}")
         specials = list(special_tokens)
         _check_options(kind, vocab_size, min_frequency, specials)
         hf = _pipeline(kind, lowercase)
-        hf.train_from_iterator(iter(texts), _trainer(kind, vocab_size, min_frequency, specials))
+        extra: list[str] = []
+        if kind == "wordpiece":  # see "Reproducibility" in the module docstring
+            texts = texts if isinstance(texts, (list, tuple)) else list(texts)
+            extra = [t for t in _continuations(hf, texts) if t not in specials]
+        hf.train_from_iterator(iter(texts), _trainer(kind, vocab_size, min_frequency, specials + extra))
+        if extra:
+            hf = _drop_added(hf, extra)
+        if kind == "unigram":
+            hf = _canonical_unigram(hf, len(specials))
         return cls(kind, hf, specials)
 
     @property
@@ -157,6 +236,13 @@ class SubwordTokenizer(Tokenizer):
 
     def token_to_id(self, token: str) -> int | None:
         return self.hf.token_to_id(token)
+
+    def _plain(self, token: str) -> str:
+        if self.kind == "bpe":
+            return BYTE_DECODER.decode([token])  # 'Ġthe' -> ' the'
+        if self.kind == "wordpiece":
+            return token[len(PREFIX) :] if token.startswith(PREFIX) and len(token) > len(PREFIX) else token
+        return token.replace(SPACE, " ")
 
     @property
     def special_tokens(self) -> list[str]:
