@@ -15,8 +15,9 @@ class IOSpec:
         output_dim: width of the model's per-step output (classes, vocabulary or regression targets).
         source_vocab_size: for sequence-to-sequence tasks, the vocabulary of the source sequence
             the decoder is conditioned on (the batch carries ``source`` and ``source_mask``).
-        vocab: the token strings of the input vocabulary in id order, when the task has them
-            (tokenizer tasks); subword, CharNgram and pretrained embeddings need them. Not compared.
+        vocab: each input token as a plain word (``Tokenizer.words``: markers such as BPE's ``Ġ``
+            removed), in id order, when the task has a tokenizer; entries may repeat or be ``''``.
+            Subword, CharNgram and pretrained embeddings need them. Not compared.
     """
 
     output_dim: int

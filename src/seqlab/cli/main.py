@@ -247,7 +247,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         raise RunDirError(f"{run} has no tokenizer.json: task {config.task.name!r} is not a language model")
     tokenizer = load_tokenizer(tokenizer_path)
     V = tokenizer.vocab_size
-    model = SequenceModel(config.model, IOSpec(output_dim=V, vocab_size=V, vocab=tuple(tokenizer.tokens)))
+    model = SequenceModel(config.model, IOSpec(output_dim=V, vocab_size=V, vocab=tuple(tokenizer.words)))
     load_checkpoint(run / "checkpoint", model)
     if not args.prompt:
         raise ConfigError("--prompt must not be empty")

@@ -73,7 +73,8 @@ class ModelConfig:
         embedding_vectors: pretrained vectors to start from: a GloVe ``.txt``, a word2vec/fastText
             ``.vec``, a fastText ``.bin`` (the only source for ``subword``), or ``glove-6b-50d``
             (the ``seqlab[glove]`` extra). A width other than ``d_model`` adds a linear projection.
-        freeze_embedding: keep the (pretrained) embedding fixed during training.
+        freeze_embedding: keep the (pretrained) embedding fixed during training; cannot be
+            combined with ``tie_weights`` (that would freeze the output head too: ConfigError).
         embedding_oov: rows for words the vectors lack: ``random``, ``zero`` or ``ngram``
             (composed from character n-grams; see :func:`seqlab.data.vectors.embedding_matrix`).
         embedding_buckets: rows of the hashed n-gram table of ``subword`` (a ``.bin`` brings its own);

@@ -142,7 +142,7 @@ class CharLMTask(StreamTask, Task):
                     f"seq_len + 1 = {c.seq_len + 1}; use a longer text or a smaller seq_len"
                 )
         V = self.tokenizer.vocab_size
-        self.io = IOSpec(output_dim=V, vocab_size=V, vocab=tuple(self.tokenizer.tokens))
+        self.io = IOSpec(output_dim=V, vocab_size=V, vocab=tuple(self.tokenizer.words))
 
     def _texts(self) -> tuple[str, str]:
         """(training text, held-out text) from the dataset, the user's file or the built-in corpus."""
