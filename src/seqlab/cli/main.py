@@ -129,9 +129,10 @@ def cmd_list(args: argparse.Namespace) -> int:
     from seqlab.tasks import TASKS
 
     registry = {"mixers": MIXERS, "models": MODELS, "tasks": TASKS}[args.kind]
+    width = max(map(len, registry.names()), default=0)
     for name in registry.names():
         doc = (registry.get(name).__doc__ or "").strip().splitlines()
-        print(f"{name:12s} {doc[0] if doc else ''}")
+        print(f"{name:{width}s}  {doc[0] if doc else ''}")
     return 0
 
 
