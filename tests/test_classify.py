@@ -40,6 +40,7 @@ def _table_task(path, **options):
 
 def _config(path, run_steps=30, **task):
     options = {"name": "classify", "table": str(path), "text_column": "review", "label_column": "sentiment"}
+    options["preprocess"] = {"punctuation": "strip", "stop_words": {"keep": ["great"]}}  # the CLI repeats it
     return ExperimentConfig.from_dict(
         {
             "task": options | {"min_frequency": 1} | task,
@@ -231,6 +232,18 @@ def test_a_bad_table_stops_training_before_the_run_directory_exists(tmp_path, co
     with pytest.raises(ConfigError, match=message) as err:
         train(_config(path), run, progress=False)
     assert "bad.csv" in str(err.value) or "fewer than 2" in str(err.value)
+    assert not run.exists()
+
+
+def test_a_bad_table_through_the_cli_is_one_error_line(tmp_path, capsys):
+    from seqlab.cli.main import main
+
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(b'review,sentiment\n"fine",pos\n"na\xefve",neg\n')
+    run = tmp_path / "run"
+    assert main(["train", "--task", "classify", "--set", f"task.table={bad}", "--out", str(run)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: ") and "bad.csv:3:" in err[-1] and "not valid UTF-8" in err[-1]
     assert not run.exists()
 
 

@@ -80,7 +80,7 @@ class ClassifyConfig:
     included (None: no cap for char/word, 4000 for subword kinds); ``min_frequency``: fewest
     training occurrences to be kept. ``lowercase`` lower-cases text before tokenising;
     ``preprocess`` runs a :class:`~seqlab.data.PreprocessConfig` pipeline first (note: the
-    English stop-word list holds "good", "not"... — keep them with ``stop_words.keep``).
+    English stop-word list holds "good" and "great" — keep them with ``stop_words.keep``).
     ``max_len``: most tokens per text, ``[CLS]`` included (longer texts are truncated).
     """
 
@@ -125,8 +125,8 @@ class TextEncoder:
     """Text -> token ids as the task sees them: preprocess, lower-case, tokenise, cap, ``[CLS]``.
 
     The same object encodes training data and, rebuilt from a run's config and tokenizer.json,
-    the texts given to ``seqlab classify``. An empty encoding becomes ``[UNK]`` (without
-    ``[CLS]``), so every text has at least one token to score.
+    the texts given to ``seqlab classify``. With ``cls_token`` off, an empty encoding becomes
+    ``[UNK]``, so every text has at least one token to score.
     """
 
     def __init__(self, config: ClassifyConfig, tokenizer: Tokenizer | None = None) -> None:
@@ -187,12 +187,14 @@ class ClassifyTask(Task):
 
     Config = ClassifyConfig
     primary_metric = "val_acc"
+    # length-bucketed batches of ≤ 1024 padded tokens (~46 movie-review sentences, 7 % padding);
+    # ``--set train.batch_tokens=0`` switches to ``train.batch_size`` uniform draws
     train_defaults: ClassVar[dict[str, Any]] = {
-        "steps": 1200,
-        "batch_size": 32,
+        "steps": 800,
+        "batch_tokens": 1024,
         "lr": 2e-3,
         "warmup_steps": 50,
-        "eval_every": 300,
+        "eval_every": 200,
         "eval_batch_size": 128,
         "weight_decay": 0.05,
     }
