@@ -1,4 +1,4 @@
-"""``seqlab`` command line: list, train (and resume), generate, gradients, data.
+"""``seqlab`` command line: list, train (and resume), evaluate, generate, gradients, data.
 
 Errors in user input print one line ``error: ...`` to stderr and exit with status 2
 (``--debug`` shows the traceback instead).
@@ -112,9 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_generate)
 
-    from seqlab.cli import gradients
+    from seqlab.cli import evaluate, gradients
     from seqlab.cli.data import add_data_parser
 
+    evaluate.add_parser(sub, common)
     gradients.add_parser(sub, common)
     add_data_parser(sub, common)
     return parser

@@ -1,0 +1,98 @@
+"""``seqlab evaluate RUN_DIR [--split validation|test|all] [--json]``: re-evaluate a trained run.
+
+Rebuilds the run's task from its saved config (same data, same seeded splits), loads the final
+weights from ``RUN_DIR/checkpoint`` (or ``--checkpoint best|step-N`` from ``checkpoints/``),
+runs the task's own evaluation — the metrics the run reported, e.g. accuracy per test length
+for the length-generalisation tasks — and writes ``RUN_DIR/evaluation.json`` (atomically).
+Tasks that keep predictions for error analysis write them into the run directory as they
+evaluate. Nothing is trained and no other file changes.
+
+    $ seqlab evaluate runs/parity --split test
+    $ seqlab evaluate runs/mr --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from seqlab.errors import ConfigError, RunDirError
+
+SPLITS = {"validation": "val_", "test": "test_"}
+
+
+def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "evaluate",
+        parents=[common],
+        help="re-evaluate a trained run on its validation and/or test split",
+        description="Rebuild a run's task and model, load its weights and print the task's metrics.",
+    )
+    p.add_argument("run_dir", type=Path, help="a run directory written by `seqlab train`")
+    p.add_argument("--split", choices=["validation", "test", "all"], default="all")
+    p.add_argument(
+        "--checkpoint", default=None, help="best | step-N (from checkpoints/); default: the final model"
+    )
+    p.add_argument("--batch-size", type=int, default=None, help="evaluation batch size (default: the run's)")
+    p.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
+    p.set_defaults(func=cmd_evaluate)
+
+
+def _weights_dir(run: Path, checkpoint: str | None) -> Path:
+    if checkpoint is None:
+        return run / "checkpoint"
+    path = run / "checkpoints" / checkpoint
+    if not path.is_dir():
+        found = sorted(p.name for p in (run / "checkpoints").glob("*") if p.is_dir())
+        raise RunDirError(f"{path} does not exist; choose from: {', '.join(found) or '(none)'}")
+    return path
+
+
+def select(metrics: dict[str, Any], split: str) -> dict[str, Any]:
+    """The metrics of one split (by the ``val_`` / ``test_`` prefix), or all of them."""
+    if split == "all":
+        return metrics
+    chosen = {k: v for k, v in metrics.items() if k.startswith(SPLITS[split])}
+    if not chosen:
+        raise ConfigError(f"this task reports no {split} metrics (it has: {', '.join(sorted(metrics))})")
+    return chosen
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from seqlab.config import load_file
+    from seqlab.fileio import atomic_write_text
+    from seqlab.models import build_model
+    from seqlab.tasks import build_task
+    from seqlab.training import load_checkpoint
+    from seqlab.training.config import ExperimentConfig
+    from seqlab.training.evaluation import evaluate
+
+    run = args.run_dir
+    if not (run / "config.yaml").is_file():
+        raise RunDirError(f"{run} is not a run directory (no config.yaml)")
+    config = ExperimentConfig.from_dict(load_file(run / "config.yaml"))
+    task = build_task(config.task.name, config.task.options, seed=config.train.seed)
+    model = build_model(config.model, task.io)
+    load_checkpoint(_weights_dir(run, args.checkpoint), model)
+    batch_size = args.batch_size or config.train.eval_batch_size
+    if batch_size <= 0:
+        raise ConfigError(f"--batch-size: expected a positive integer, got {batch_size}")
+    metrics = select(evaluate(model, task, batch_size), args.split)
+    atomic_write_text(run / "evaluation.json", json.dumps(metrics, indent=2, default=str) + "\n")
+    if args.json:
+        print(json.dumps(metrics, default=str))
+    else:
+        for key, value in metrics.items():
+            print(f"{key:28s} {_show(value)}")
+    return 0
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, float):
+        return "nan" if math.isnan(value) else f"{value:.4f}"
+    if isinstance(value, dict) and len(value) > 8:  # e.g. accuracy by length: one line, compact
+        return json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in value.items()})
+    return json.dumps(value, default=str) if isinstance(value, dict | list) else str(value)
