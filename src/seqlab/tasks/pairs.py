@@ -136,14 +136,10 @@ class PairEncoder:
         self.dataset = None if config.table else (config.dataset or default_dataset)
         g2p = self.dataset in G2P_DATASETS
         self.source_kind = config.source_tokenizer or ("char" if g2p else "bpe")
-        self.shared = (
-            self.dataset == "translation-en-es"
-            if config.shared_vocabulary is None
-            else config.shared_vocabulary
-        )
-        self.target_kind = (
-            self.source_kind if self.shared else config.target_tokenizer or ("space" if g2p else "bpe")
-        )
+        shared = config.shared_vocabulary
+        self.shared = self.dataset == "translation-en-es" if shared is None else shared
+        target_kind = config.target_tokenizer or ("space" if g2p else "bpe")
+        self.target_kind = self.source_kind if self.shared else target_kind  # one tokenizer if shared
         self.lowercase = g2p if config.lowercase_source is None else config.lowercase_source
         auto = "g2p" if self.target_kind == "space" else "text"
         self.metrics = auto if config.metrics == "auto" else config.metrics
@@ -158,11 +154,9 @@ class PairEncoder:
     def _train(self, kind: str, texts: Sequence[str]) -> Tokenizer:
         c = self.config
         size = SUBWORD_VOCAB if kind in SUBWORD_KINDS and c.vocab_size is None else c.vocab_size
-        if kind == "space":
-            return train_tokenizer(
-                "word", texts, vocab_size=size, min_frequency=c.min_frequency, pattern=SPACE_PATTERN
-            )
-        return train_tokenizer(kind, texts, vocab_size=size, min_frequency=c.min_frequency)
+        extra = {"pattern": SPACE_PATTERN} if kind == "space" else {}  # space = word split on whitespace
+        kind = "word" if kind == "space" else kind
+        return train_tokenizer(kind, texts, vocab_size=size, min_frequency=c.min_frequency, **extra)
 
     def fit(self, train: TextPairs) -> None:
         """Fit both tokenizers on the training pairs (only); one on both sides if ``shared``."""
@@ -191,10 +185,8 @@ class PairEncoder:
 
     def decode_targets(self, ids: Tensor) -> list[str]:
         """(B, N) decoded ids -> strings, each cut at its first EOS."""
-        eos, out = self.target.eos_id, []
-        for row in ids.tolist():
-            out.append(self.target.decode(row[: row.index(eos)] if eos in row else row))
-        return out
+        eos = self.target.eos_id
+        return [self.target.decode(r[: r.index(eos)] if eos in r else r) for r in ids.tolist()]
 
 
 def make_pair_batch(
@@ -241,14 +233,9 @@ class PairsTask(Task):
 
     Config = PairsConfig
     default_dataset: ClassVar[str] = DEFAULT_DATASET
-    train_defaults: ClassVar[dict[str, Any]] = {
-        "steps": 3000,
-        "batch_size": 64,
-        "lr": 2e-3,
-        "warmup_steps": 100,
-        "eval_every": 1000,
-        "eval_batch_size": 256,
-    }
+    train_defaults: ClassVar[dict[str, Any]] = dict(
+        steps=3000, batch_size=64, lr=2e-3, warmup_steps=100, eval_every=1000, eval_batch_size=256
+    )
 
     def __init__(self, config: Any = None, seed: int = 0) -> None:
         super().__init__(config, seed)
@@ -256,20 +243,16 @@ class PairsTask(Task):
         self.raw = self._load_splits()
         self.encoder.fit(self.raw["train"])  # the training split only
         self.data: dict[str, tuple[list[Tensor], list[Tensor]]] = {}
+        enc = self.encoder
         for name, part in self.raw.items():
-            full = name == "train"  # measured untruncated, then filtered
-            enc = self.encoder
-            self.data[name] = (
-                enc.encode_sources(part.sources, not full),
-                enc.encode_targets(part.targets, not full),
-            )
+            cut = name != "train"  # the training split is measured untruncated, then filtered
+            self.data[name] = (enc.encode_sources(part.sources, cut), enc.encode_targets(part.targets, cut))
         self.dropped = self._filter_training()
         src, tgt = self.encoder.source, self.encoder.target
         self.pad, self.bos, self.eos = tgt.pad_id or 0, tgt.bos_id, tgt.eos_id
         self.primary_metric = "val_per" if self.encoder.metrics == "g2p" else "val_bleu"
-        self.io = IOSpec(
-            output_dim=tgt.vocab_size, vocab_size=tgt.vocab_size, source_vocab_size=src.vocab_size
-        )
+        V = tgt.vocab_size
+        self.io = IOSpec(output_dim=V, vocab_size=V, source_vocab_size=src.vocab_size)
         self.run_dir: Path | None = None
         self.last_predictions: list[dict[str, Any]] = []
 
@@ -288,9 +271,7 @@ class PairsTask(Task):
             splits = load_dataset(self.encoder.dataset)
         if not all(isinstance(splits.get(k), TextPairs) for k in ("train", "validation")):
             kinds = ", ".join(f"{k}: {type(v).__name__}" for k, v in splits.items())
-            raise ConfigError(
-                f"pairs: {where} is not a pairs dataset with train and validation splits ({kinds})"
-            )
+            raise ConfigError(f"pairs: {where} is not a pairs dataset with train/validation ({kinds})")
         for name, part in splits.items():
             _check_nonempty(part, f"{where}, {name} split")
         return {k: v for k, v in splits.items() if k in ("train", "validation", "test")}
@@ -375,10 +356,7 @@ class PairsTask(Task):
                 for index in bucket_batches(lengths, batch_size=batch_size, shuffle=False)
             ]
             teacher = summarise(counts, prefix)
-            metrics |= {
-                f"{prefix}_loss": teacher[f"{prefix}_loss"],
-                f"{prefix}_acc": teacher[f"{prefix}_acc"],
-            }
+            metrics |= {k: v for k, v in teacher.items() if not k.endswith("_seq_acc")}  # loss, acc
             hyps = self.decode(predict, split, count, batch_size)
             part = self.raw[split]
             metrics |= score_decoded(hyps, part.targets[: len(hyps)], self.encoder.metrics, prefix)
