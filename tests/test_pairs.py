@@ -204,3 +204,36 @@ def test_dataset_and_table_are_exclusive_and_defaults_follow_the_dataset():
     assert (g2p.source_kind, g2p.target_kind, g2p.metrics, g2p.lowercase) == ("char", "space", "g2p", True)
     mt = PairEncoder(PairsConfig(), "translation-en-es")
     assert (mt.source_kind, mt.target_kind, mt.metrics, mt.shared) == ("bpe", "bpe", "text", True)
+
+
+def test_a_shared_vocabulary_transformer_reports_text_metrics(tmp_path):
+    path = tmp_path / "mt.tsv"
+    pairs = [(f"the {w} cat", f"el gato {w}") for w in ("red", "big", "old", "new", "fat", "shy") * 3]
+    text = "source\ttarget\n" + "".join(f"{s} {i}\t{t} {i}\n" for i, (s, t) in enumerate(pairs))
+    path.write_text(text, encoding="utf-8")
+    config = ExperimentConfig.from_dict(
+        {
+            "task": {
+                "name": "pairs",
+                "table": str(path),
+                "source_tokenizer": "word",
+                "shared_vocabulary": True,
+            },
+            "model": {
+                "arch": "transformer-seq2seq",
+                "d_model": 16,
+                "num_heads": 2,
+                "d_ff": 32,
+                "dropout": 0.0,
+            },
+            "train": {"steps": 5, "batch_size": 8, "lr": 1e-2, "warmup_steps": 1, "eval_every": 0},
+        }
+    )
+    run = tmp_path / "run"
+    metrics = train(config, run, progress=False)
+    assert {"val_bleu", "val_chrf", "val_wer", "test_bleu", "test_chrf", "test_exact_match"} <= set(metrics)
+    assert "val_per" not in metrics
+    assert (run / "source_tokenizer.json").read_text() == (run / "target_tokenizer.json").read_text()
+    (greedy,) = translate_cli.load_translator(run).translate(["the red cat 1"], max_len=5)
+    (beam,) = translate_cli.load_translator(run).translate(["the red cat 1"], beam=3, max_len=5)
+    assert len(greedy["hypothesis"].split()) <= 5 and math.isfinite(beam["score"])
