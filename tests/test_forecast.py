@@ -153,12 +153,14 @@ def _parser():
     return parser
 
 
-def test_end_to_end_train_and_forecast_cli(tmp_path, capsys):
+@pytest.mark.parametrize("normalise", ["global", "last"])
+def test_end_to_end_train_and_forecast_cli(tmp_path, capsys, normalise):
     path = _write_csv(tmp_path / "a.csv")
     run = tmp_path / "run"
     config = ExperimentConfig.from_dict(
         {
-            "task": {"name": "forecast", "csv": str(path), "timestamp": "month", "freq": "MS", "context": 12},
+            "task": {"name": "forecast", "csv": str(path), "timestamp": "month", "freq": "MS", "context": 12}
+            | {"normalise": normalise},
             "model": {"d_model": 16, "layer_types": ["lstm"]},
             "train": {"steps": 20, "batch_size": 8, "eval_every": 0, "threads": 1},
         }
@@ -167,6 +169,7 @@ def test_end_to_end_train_and_forecast_cli(tmp_path, capsys):
     assert np.isfinite(metrics["val_mase"]) and "val_mase_naive" in metrics and "test_mase" in metrics
     info = json.loads((run / "series.json").read_text())
     assert info["context"] == 12 and info["horizon"] == 12 and info["season"] == 12
+    assert info["normalise"] == normalise
     args = _parser().parse_args(["forecast", str(run), "--horizon", "14", "--json"])
     assert args.func(args) == 0
     rows = json.loads(capsys.readouterr().out)
@@ -196,3 +199,18 @@ def test_arima_baseline_is_reported_when_statsmodels_is_installed(tmp_path):
     metrics = task.evaluate(Exact(task, lambda x: torch.zeros(*x.shape[:2], 2)), 16)
     assert metrics["val_mase_arima"] < metrics["val_mase"]  # ARIMA beats forecasting the mean
     assert np.isfinite(metrics["test_mase_arima"])
+
+
+def test_relative_windows_subtract_the_last_input_and_score_the_last_step():
+    batch = training_windows(np.arange(1.0, 6.0)[:, None], np.array([0]), context=3, horizon=2, relative=True)
+    assert batch.inputs[0, :, 0].tolist() == [-2, -1, 0]
+    assert batch.targets[0, -1].tolist() == [1, 2] and batch.target_mask[0].tolist() == [False, False, True]
+
+
+def test_relative_forecasts_add_the_last_value_back(tmp_path):
+    task = _task(_write_csv(tmp_path / "a.csv"), normalise="last")
+    H = task.horizon
+    metrics = task.evaluate(Exact(task, lambda x: torch.zeros(*x.shape[:2], H)), 16)  # "no change"
+    origins = task.origins("validation")
+    naive1 = np.stack([fm.seasonal_naive(task.data.values[:o], H, 1) for o in origins]).reshape(-1, 1)
+    assert metrics["val_mae"] == pytest.approx(fm.mae(task.truth(origins).reshape(-1, 1), naive1))

@@ -77,16 +77,19 @@ class SeriesRun:
 
     def predict(self, history: np.ndarray) -> np.ndarray:
         """The model's H forecasts (H, C), original units, from the last L rows of ``history`` (N, C)."""
+        scaled = (history - self.mean) / self.std
+        return self.scaled_forecasts(scaled, np.array([len(history)]))[0] * self.std + self.mean
+
+    def scaled_forecasts(self, scaled: np.ndarray, origins: np.ndarray) -> np.ndarray:
+        """Forecasts (W, H, C) in scaled units from ``origins`` of a scaled series (N, C)."""
         import torch
 
-        from seqlab.tasks.base import Batch
+        from seqlab.tasks.forecast import predict_scaled
         from seqlab.training.evaluation import Predictor
 
-        x = torch.from_numpy((history[-self.context :] - self.mean) / self.std).float()[None]  # (1, L, C)
-        mask = torch.ones(1, self.context, dtype=torch.bool)
+        relative = self.info.get("normalise") == "last"
         with torch.no_grad():
-            out = Predictor(self.model)(Batch(x, torch.zeros(1, self.context, 1), mask))[0, -1]  # (O,)
-        return out.double().numpy().reshape(self.horizon, -1) * self.std + self.mean
+            return predict_scaled(Predictor(self.model), scaled, origins, self.context, relative, 256)
 
     def forecast(self, history: np.ndarray, steps: int) -> np.ndarray:
         """``steps`` forecasts (steps, C); beyond the run's horizon the forecasts become history."""
@@ -215,17 +218,12 @@ def cmd_forecast(args: argparse.Namespace) -> int:
 
 def detect_points(run: SeriesRun, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Scores (N − L,) of points L..N−1 of ``values`` (N, C) and their row indices."""
-    import torch
-
     from seqlab.tasks.anomaly import anomaly_scores
-    from seqlab.tasks.forecast import forecast_windows, predict_last
-    from seqlab.training.evaluation import Predictor
 
     run.check_history(values[:-1])
     scaled = (values - run.mean) / run.std
     points = np.arange(run.context, len(values))
-    with torch.no_grad():
-        pred = predict_last(Predictor(run.model), forecast_windows(scaled, points, run.context), 256)
+    pred = run.scaled_forecasts(scaled, points)[:, 0]  # (N − L, C): one step ahead
     return anomaly_scores(scaled[points] - pred, np.asarray(run.info["spread"])), points
 
 

@@ -39,9 +39,8 @@ from seqlab.tasks.forecast import (
     ForecastConfig,
     ForecastTask,
     SeriesData,
-    forecast_windows,
     load_splits,
-    predict_last,
+    predict_scaled,
 )
 
 __all__ = ["AnomalyConfig", "AnomalyTask", "anomaly_scores", "mad_spread"]
@@ -113,9 +112,8 @@ class AnomalyTask(ForecastTask):
         and their indices (N,) in the whole series."""
         a, b = self.data.bounds[split]
         points = np.arange(max(a, self.config.context), b)
-        pred = predict_last(
-            predict, forecast_windows(self.data.scaled, points, self.config.context), batch_size
-        )
+        c = self.config
+        pred = predict_scaled(predict, self.data.scaled, points, c.context, self.relative, batch_size)[:, 0]
         return self.data.scaled[points] - pred, points
 
     def evaluate(self, predict: Predict, batch_size: int) -> dict[str, Any]:

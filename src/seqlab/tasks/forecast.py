@@ -15,6 +15,11 @@ at every step: the direct multi-horizon forecast ŷ_{t+1..t+H} made at step t (o
 H steps, no autoregressive roll-out, so errors do not compound). Output index h·C + c is step
 h + 1 ahead of channel c.
 
+With ``normalise="last"`` each window is also shifted by its last input: the model reads
+z_{o−L..o−1} − z_{o−1} and forecasts z_{o..o+H−1} − z_{o−1} (a level-free form that extrapolates
+trends beyond the training range, like the naive forecast it refines); then only the last step
+of a training segment is scored, since earlier steps would see a reference from their future.
+
 **Training** samples segments y[s : s + L + H] of the scaled training split (uniform start s);
 the loss is the MSE of the forecast made at **every** step t < L against y[t+1 .. t+H] (all
 available inside the segment), so one segment trains L forecasts with contexts 1..L.
@@ -42,7 +47,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -65,6 +70,7 @@ __all__ = [
     "SeriesData",
     "forecast_windows",
     "load_splits",
+    "predict_scaled",
     "season_for_freq",
     "training_windows",
 ]
@@ -109,7 +115,10 @@ class ForecastConfig:
     ``missing``: policy applied to each split separately. ``context`` L: points the model reads;
     ``horizon`` H: points forecast from each origin. ``season`` m for MASE and seasonal naive
     (None: from the frequency, :func:`season_for_freq`). ``eval_stride``: spacing of evaluation
-    origins. ``arima``: also score the ARIMA baseline (needs statsmodels; fitted once per task).
+    origins. ``normalise``: ``global`` (train-split standardisation only) or ``last`` (also
+    subtract each window's last input from its inputs and targets, for trending series whose later
+    values leave the training range; see the module doc). ``arima``: also score the ARIMA
+    baseline (needs statsmodels; fitted once per task).
     """
 
     dataset: str | None = None
@@ -123,6 +132,7 @@ class ForecastConfig:
     horizon: int = 12
     season: int | None = None
     eval_stride: int = 1
+    normalise: Literal["global", "last"] = "global"
     arima: bool = False
 
     def __post_init__(self) -> None:
@@ -132,6 +142,8 @@ class ForecastConfig:
             )
         if len(self.split) != 3:
             raise ConfigError(f"split: expected 3 fractions (train, validation, test), got {self.split}")
+        if self.normalise not in ("global", "last"):
+            raise ConfigError(f"normalise: expected 'global' or 'last', got {self.normalise!r}")
         if self.missing not in POLICIES:
             raise ConfigError(f"missing: expected one of {list(POLICIES)}, got {self.missing!r}")
         for name in ("context", "horizon", "eval_stride"):
@@ -205,18 +217,26 @@ class SeriesData:
         self.labels = None if any(lab is None for lab in labels) else np.concatenate(labels)
 
 
-def training_windows(scaled: np.ndarray, starts: np.ndarray, context: int, horizon: int) -> Batch:
-    """Segments y[s : s + L + H] as a batch: inputs (B, L, C), targets (B, L, H·C), all scored.
+def training_windows(
+    scaled: np.ndarray, starts: np.ndarray, context: int, horizon: int, relative: bool = False
+) -> Batch:
+    """Segments y[s : s + L + H] as a batch: inputs (B, L, C), targets (B, L, H·C).
 
-    Row t of the targets is y[s+t+1 .. s+t+H] flattened step-major (index h·C + c).
+    Row t of the targets is y[s+t+1 .. s+t+H] flattened step-major (index h·C + c); every row is
+    scored. ``relative``: inputs and targets minus the last input y[s+L−1] and only the last row
+    scored (an earlier row's target would leak the later reference value into its inputs).
     """
     L, H = context, horizon
     idx = starts[:, None] + np.arange(L + H)[None, :]  # (B, L + H)
     seg = torch.from_numpy(scaled[idx]).float()  # (B, L + H, C)
     B, _, C = seg.shape
+    mask = torch.ones(B, L, dtype=torch.bool)
+    if relative:
+        seg = seg - seg[:, L - 1 : L]  # (B, L + H, C): relative to the last input
+        mask[:, : L - 1] = False
     future = seg.unfold(1, H, 1)[:, 1 : L + 1]  # (B, L, C, H): windows starting at t + 1
     targets = future.permute(0, 1, 3, 2).reshape(B, L, H * C)  # (B, L, H·C)
-    return Batch(seg[:, :L], targets, torch.ones(B, L, dtype=torch.bool))
+    return Batch(seg[:, :L], targets, mask)
 
 
 def forecast_windows(scaled: np.ndarray, origins: np.ndarray, context: int) -> Tensor:
@@ -225,14 +245,21 @@ def forecast_windows(scaled: np.ndarray, origins: np.ndarray, context: int) -> T
     return torch.from_numpy(scaled[idx]).float()
 
 
-def predict_last(predict: Predict, inputs: Tensor, batch_size: int) -> np.ndarray:
-    """The model's outputs at the last step of each input window: (W, O)."""
+def predict_scaled(
+    predict: Predict, scaled: np.ndarray, origins: np.ndarray, context: int, relative: bool, batch_size: int
+) -> np.ndarray:
+    """Forecasts (W, H, C) in scaled units from each origin: the model's output at its last step
+    (plus the last input y_{o−1} when ``relative``)."""
+    inputs = forecast_windows(scaled, origins, context)  # (W, L, C)
+    ref = inputs[:, -1:] if relative else torch.zeros_like(inputs[:, -1:])  # (W, 1, C)
     outs = []
     for start in range(0, len(inputs), batch_size):
-        x = inputs[start : start + batch_size]  # (b, L, C)
+        x = inputs[start : start + batch_size] - ref[start : start + batch_size]  # (b, L, C)
         mask = torch.ones(x.shape[:2], dtype=torch.bool)
-        outs.append(predict(Batch(x, torch.zeros(*x.shape[:2], 1), mask))[:, -1])
-    return torch.cat(outs).double().numpy()
+        outs.append(predict(Batch(x, torch.zeros(*x.shape[:2], 1), mask))[:, -1])  # (b, H·C)
+    W, C = inputs.shape[0], inputs.shape[2]
+    out = torch.cat(outs).double().view(W, -1, C) + ref.double()  # (W, H, C)
+    return out.numpy()
 
 
 def point_metrics(truth: np.ndarray, pred: np.ndarray, y_train: np.ndarray, season: int) -> dict[str, float]:
@@ -300,7 +327,7 @@ class ForecastTask(Task):
         L, H = self.config.context, self.horizon
         n_start = len(self.data.splits["train"]) - (L + H) + 1
         starts = torch.randint(0, n_start, (batch_size,), generator=generator).numpy()
-        return training_windows(self.data.scaled, starts, L, H)
+        return training_windows(self.data.scaled, starts, L, H, self.relative)
 
     def loss(self, outputs: Tensor, batch: Batch, label_smoothing: float = 0.0) -> Tensor:
         """Mean squared error over scored steps and all H·C outputs (scaled units)."""
@@ -314,12 +341,15 @@ class ForecastTask(Task):
         a, b = self.data.bounds[split]
         return np.arange(max(a, self.config.context), b - self.horizon + 1, self.config.eval_stride)
 
+    @property
+    def relative(self) -> bool:
+        return self.config.normalise == "last"
+
     def forecast(self, predict: Predict, origins: np.ndarray, batch_size: int) -> np.ndarray:
         """Forecasts (W, H, C) in original units from each origin."""
-        out = predict_last(
-            predict, forecast_windows(self.data.scaled, origins, self.config.context), batch_size
-        )
-        return self.data.scaler.inverse(out.reshape(len(origins), self.horizon, -1))
+        c = self.config
+        out = predict_scaled(predict, self.data.scaled, origins, c.context, self.relative, batch_size)
+        return self.data.scaler.inverse(out)
 
     def truth(self, origins: np.ndarray) -> np.ndarray:
         """Observed values (W, H, C) after each origin, original units."""
@@ -364,6 +394,7 @@ class ForecastTask(Task):
             "freq": d.freq,
             "timestamp": self.config.timestamp,
             "missing": self.config.missing,
+            "normalise": self.config.normalise,
             "history": {
                 "values": d.values[-tail:].tolist(),
                 "timestamps": None if d.timestamps is None else d.timestamps[-tail:],
