@@ -123,6 +123,8 @@ def test_metrics_equal_scikit_learn_and_predictions_are_written(tmp_path):
     predict = lambda b: weights[b.inputs] * b.mask[..., None]  # noqa: E731  (B, T, 2) fixed scores
     task.save(tmp_path)
     metrics = task.evaluate(predict, batch_size=7)
+    assert not (tmp_path / "predictions.jsonl").exists()  # evaluating writes nothing
+    task.write_predictions(tmp_path, predict, batch_size=7)  # the trainer's / `seqlab evaluate`'s hook
     rows = [json.loads(line) for line in (tmp_path / "predictions.jsonl").read_text().splitlines()]
     names = task.label_names
     y_true = [names.index(r["true"]) for r in rows]

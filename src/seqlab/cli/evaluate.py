@@ -68,7 +68,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from seqlab.tasks import build_task
     from seqlab.training import load_checkpoint
     from seqlab.training.config import ExperimentConfig
-    from seqlab.training.evaluation import evaluate
+    from seqlab.training.evaluation import evaluate, write_predictions
 
     run = args.run_dir
     if not (run / "config.yaml").is_file():
@@ -81,6 +81,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if batch_size <= 0:
         raise ConfigError(f"--batch-size: expected a positive integer, got {batch_size}")
     metrics = select(evaluate(model, task, batch_size), args.split)
+    write_predictions(model, task, run, batch_size)  # for error analysis, where the task keeps them
     atomic_write_text(run / "evaluation.json", json.dumps(metrics, indent=2, default=str) + "\n")
     if args.json:
         print(json.dumps(metrics, default=str))

@@ -6,6 +6,7 @@ from seqlab.tasks import (  # noqa: F401  (registration)
     chomsky_context_free,
     chomsky_regular,
     chomsky_sensitive,
+    classify,
     copy,
     echo,
     mlm,

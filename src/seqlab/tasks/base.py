@@ -127,6 +127,14 @@ class Task:
     def save(self, run_dir: Path) -> None:
         """Write what inference needs besides the weights (e.g. a tokenizer)."""
 
+    def write_predictions(self, run_dir: Path, predict: Predict, batch_size: int) -> None:
+        """Write predictions for error analysis into ``run_dir`` (default: nothing).
+
+        Called after the final evaluation of a run and by ``seqlab evaluate``; tasks that keep
+        predictions (classification: ``predictions.jsonl`` + errors grouped by true → predicted
+        label) write them atomically here.
+        """
+
 
 def classification_counts(outputs: Tensor, batch: Batch) -> dict[str, float]:
     """Sums over a batch: CE loss, correct predictions, scored positions, fully-correct sequences."""

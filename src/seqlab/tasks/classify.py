@@ -211,9 +211,8 @@ class ClassifyTask(Task):
         self.labels = {name: torch.tensor(part.labels, dtype=torch.long) for name, part in self.raw.items()}
         self.lengths = {name: torch.tensor([len(s) for s in seqs]) for name, seqs in self.data.items()}
         self._buckets = _length_buckets(self.lengths["train"], self.num_buckets)
-        self.run_dir: Path | None = None  # set by save(): where evaluate writes predictions
         V, C = self.tokenizer.vocab_size, len(self.label_names)
-        self.io = IOSpec(output_dim=C, vocab_size=V, vocab=tuple(self.tokenizer.tokens))
+        self.io = IOSpec(output_dim=C, vocab_size=V, vocab=tuple(self.tokenizer.words))
 
     def _load_splits(self) -> dict[str, LabelledTexts]:
         """{train, validation[, test]} from the table or the dataset; clear errors otherwise."""
@@ -288,8 +287,8 @@ class ClassifyTask(Task):
         return probs
 
     def evaluate(self, predict: Predict, batch_size: int) -> dict[str, Any]:
-        """``val_*`` and ``test_*`` metrics (see the module docstring); writes the predictions of
-        the test split (validation when there is none) once :meth:`save` has named a run directory."""
+        """``val_*`` and ``test_*`` metrics (see the module docstring); the predictions themselves
+        are written by :meth:`write_predictions` (after the final evaluation, and by ``seqlab evaluate``)."""
         metrics: dict[str, Any] = {}
         C = len(self.label_names)
         for split, prefix in (("validation", "val"), ("test", "test")):
@@ -303,18 +302,15 @@ class ClassifyTask(Task):
             if prefix == "test" or "test" not in self.data:
                 cm = confusion_matrix(y_true.tolist(), y_pred.tolist(), C)
                 metrics[f"{prefix}_confusion_matrix"] = np.asarray(cm).tolist()
-                if self.run_dir is not None:
-                    self._write_predictions(self.run_dir, split, probs)
         return metrics
 
     # -- run directory ---------------------------------------------------------------------------
 
     def save(self, run_dir: Path) -> None:
-        """tokenizer.json and labels.json; later evaluations write predictions into ``run_dir``."""
+        """tokenizer.json and labels.json (what ``seqlab classify`` needs besides the weights)."""
         run_dir = Path(run_dir)
         self.tokenizer.save(run_dir / "tokenizer.json")
         atomic_write_text(run_dir / "labels.json", json.dumps({"label_names": self.label_names}) + "\n")
-        self.run_dir = run_dir
 
     def write_predictions(
         self, run_dir: Path, predict: Predict, batch_size: int, split: str | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -39,6 +40,16 @@ class Predictor:
         state = self.model.start(batch.source, batch.source_mask)
         start = torch.full((batch.source.shape[0],), bos, dtype=torch.long, device=self.device)
         return greedy_decode(self.model, state, start, max_new_tokens, eos, pad).cpu()
+
+
+def write_predictions(model: torch.nn.Module, task: Task, run_dir: Path, batch_size: int) -> None:
+    """``task.write_predictions`` through a :class:`Predictor`, in eval mode (restored afterwards)."""
+    was_training = model.training
+    model.eval()
+    try:
+        task.write_predictions(run_dir, Predictor(model), batch_size)
+    finally:
+        model.train(was_training)
 
 
 def evaluate(model: torch.nn.Module, task: Task, batch_size: int) -> dict[str, Any]:

@@ -42,7 +42,7 @@ from seqlab.training import distributed as dist
 from seqlab.training.checkpoint import CheckpointManager, load_checkpoint, load_state, save_checkpoint
 from seqlab.training.clipping import GradClipper
 from seqlab.training.config import ExperimentConfig
-from seqlab.training.evaluation import evaluate, run_model
+from seqlab.training.evaluation import evaluate, run_model, write_predictions
 from seqlab.training.guard import NonFiniteError, diagnose, grads_finite
 from seqlab.training.loggers import Progress, RunLoggers
 from seqlab.training.memory import enable_activation_checkpointing, memory_mb
@@ -432,6 +432,7 @@ class Trainer:
             self.checkpoints.save(self.step, self.model, self._meta(final), self._state())
             save_checkpoint(self.run_dir / "checkpoint", self.model, self._meta(final))
             atomic_write_text(self.run_dir / "final_metrics.json", json.dumps(final, indent=2) + "\n")
+            write_predictions(self.model, self.task, self.run_dir, self.tc.eval_batch_size)
         dist.barrier(self.dist)
         return final
 
