@@ -11,7 +11,7 @@ import pytest
 import seqlab.tasks.anomaly  # noqa: F401  (registration)
 from seqlab.cli import series as series_cli
 from seqlab.errors import ConfigError
-from seqlab.metrics.anomaly import best_f1_threshold
+from seqlab.metrics.anomaly import best_f1_threshold, roc_auc
 from seqlab.tasks.anomaly import AnomalyTask, anomaly_scores, mad_spread
 from seqlab.training import ExperimentConfig, train
 
@@ -54,6 +54,10 @@ def test_threshold_is_chosen_on_validation_not_test(tmp_path):
     assert metrics["val_roc_auc"] > 0.5 and metrics["test_roc_auc"] > 0.9
     for key in ("test_precision", "test_recall", "test_f1", "test_point_adjusted_f1"):
         assert key in metrics
+    z, m = task.data.scaled, task.season
+    naive = anomaly_scores(z[p_val] - z[p_val - m], mad_spread(z[p_val] - z[p_val - m]))
+    assert metrics["val_roc_auc_naive"] == pytest.approx(roc_auc(labels[p_val], naive))
+    assert "test_point_adjusted_f1_naive" in metrics and "threshold_naive" not in metrics
     # changing the test labels' neighbourhood values does not move the threshold: only validation counts
     a, b = task.data.bounds["test"]
     task.data.scaled[a + 30 : b] += 10.0

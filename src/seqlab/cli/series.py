@@ -40,6 +40,7 @@ from seqlab.errors import ConfigError, RunDirError
 __all__ = ["SeriesRun", "add_parser", "future_timestamps", "load_series_run"]
 
 MONTHS = {"M": 1, "Q": 3, "A": 12, "Y": 12}
+TIMESTAMP_HELP = "timestamp column of the file (default: the run's; 'none' for a file without one)"
 
 
 def add_parser(subparsers: Any, common_parent: argparse.ArgumentParser) -> None:
@@ -53,6 +54,7 @@ def add_parser(subparsers: Any, common_parent: argparse.ArgumentParser) -> None:
     p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run directory of task 'forecast'")
     p.add_argument("--horizon", type=int, default=None, metavar="H", help="steps ahead (default: the run's)")
     p.add_argument("--csv", type=Path, default=None, metavar="FILE", help="recent history to continue")
+    p.add_argument("--timestamp", default=None, metavar="COL", help=TIMESTAMP_HELP)
     p.add_argument("--json", action="store_true", help="print one JSON list")
     p.set_defaults(func=cmd_forecast)
     p = subparsers.add_parser(
@@ -63,6 +65,7 @@ def add_parser(subparsers: Any, common_parent: argparse.ArgumentParser) -> None:
     )
     p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run directory of task 'anomaly'")
     p.add_argument("file", type=Path, metavar="FILE", help="CSV/TSV with the run's columns")
+    p.add_argument("--timestamp", default=None, metavar="COL", help=TIMESTAMP_HELP)
     p.add_argument("--json", action="store_true", help="print one JSON list of flagged points")
     p.set_defaults(func=cmd_detect)
 
@@ -103,19 +106,21 @@ class SeriesRun:
         if len(history) < self.context:
             raise ConfigError(f"the history has {len(history)} points; the model reads {self.context}")
 
-    def read(self, path: Path) -> tuple[np.ndarray, list[str] | None]:
-        """Values (N, C) of the run's columns in ``path`` (missing values filled) and timestamps."""
+    def read(self, path: Path, timestamp: str | None = None) -> tuple[np.ndarray, list[str] | None]:
+        """Values (N, C) of the run's columns in ``path`` (missing values filled) and timestamps
+        (column ``timestamp``, else the run's; ``"none"``: no timestamps)."""
         from seqlab.data import read_series_csv
 
         policy = self.info.get("missing") or "interpolate"
-        series = read_series_csv(
-            path, timestamp=self.info.get("timestamp"), values=self.info["columns"], missing=policy
-        )
+        column = timestamp or self.info.get("timestamp")
+        column = None if column in (None, "none") else column
+        series = read_series_csv(path, timestamp=column, values=self.info["columns"], missing=policy)
         return series.values, series.timestamps
 
 
 def load_series_run(run: Path, task: str) -> SeriesRun:
     """The model and ``series.json`` of a run directory of ``task`` (``forecast`` or ``anomaly``)."""
+    import seqlab.tasks.anomaly  # noqa: F401  (registers 'forecast' and 'anomaly' for the config)
     from seqlab.models import build_model
     from seqlab.spec import IOSpec
     from seqlab.training import load_checkpoint
@@ -202,7 +207,7 @@ def cmd_forecast(args: argparse.Namespace) -> int:
     if steps < 1:
         raise ConfigError(f"--horizon: expected a positive integer, got {steps}")
     if args.csv is not None:
-        history, stamps = run.read(args.csv)
+        history, stamps = run.read(args.csv, args.timestamp)
     else:
         history, stamps = np.asarray(run.info["history"]["values"]), run.info["history"]["timestamps"]
     values = run.forecast(history, steps)
@@ -231,7 +236,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
     run = load_series_run(args.run_dir, "anomaly")
     if run.info.get("threshold") is None or run.info.get("spread") is None:
         raise RunDirError(f"{args.run_dir / 'series.json'}: no threshold yet (the run was never evaluated)")
-    values, stamps = run.read(args.file)
+    values, stamps = run.read(args.file, args.timestamp)
     scores, points = detect_points(run, values)
     flagged = points[scores >= run.info["threshold"]]
     rows = [

@@ -7,10 +7,11 @@ Both produce forecasts (W, H, C) in original units from the same origins as the 
 
 - **Seasonal naive** (:func:`seqlab.metrics.forecasting.seasonal_naive`):
   F_{o+h} = y_{o+h−m·⌈(h+1)/m⌉} for h = 0..H−1 — the last observed season repeated.
-- **ARIMA** (Box & Jenkins; statsmodels ``SARIMAX``): per channel, a tiny AIC search over
-  (p, d, q) ∈ {(1,1,0), (0,1,1), (1,1,1), (2,1,0)} — with a seasonal (0, 1, 1)_m part when
-  1 < m ≤ 52 and the training split holds at least 3·m points — fitted **once** on the training
-  split. Rolling origins are then forecast **without refitting**: the fitted parameters filter
+- **ARIMA** (Box & Jenkins; statsmodels ``SARIMAX``): per channel, a tiny auto-ARIMA fitted
+  **once** on the training split: a seasonal (0, 1, 1)_m part when 1 < m ≤ 52 and the split
+  holds at least 3·m points; d ∈ {0, 1} by the KPSS test (as auto.arima does); then the lowest
+  AIC over (p, q) ∈ {(1,0), (0,1), (1,1), (2,0), (2,1)}, with a constant when nothing is
+  differenced. Rolling origins are then forecast **without refitting**: the fitted parameters filter
   the observed data up to each origin (``results.extend`` chains the Kalman filter forward
   from the previous origin, so each origin costs only the new points) and forecast H steps.
   statsmodels is imported lazily; without it :func:`arima_forecasts` raises a
@@ -28,11 +29,11 @@ import numpy as np
 from seqlab.errors import ConfigError
 from seqlab.metrics.forecasting import seasonal_naive
 
-__all__ = ["ARIMA_ORDERS", "arima_forecasts", "fit_arima", "seasonal_naive_forecasts"]
+__all__ = ["ARIMA_ORDERS", "arima_forecasts", "choose_d", "fit_arima", "seasonal_naive_forecasts"]
 
 log = logging.getLogger(__name__)
 
-ARIMA_ORDERS = ((1, 1, 0), (0, 1, 1), (1, 1, 1), (2, 1, 0))
+ARIMA_ORDERS = ((1, 0), (0, 1), (1, 1), (2, 0), (2, 1))  # (p, q) candidates
 MAX_SEASON = 52  # seasonal state of statsmodels' SARIMAX grows with m; larger seasons are skipped
 
 
@@ -54,26 +55,40 @@ def _statsmodels() -> Any:
     return SARIMAX
 
 
+def choose_d(y: np.ndarray, season: int) -> int:
+    """Differences d ∈ {0, 1}: 1 when the KPSS test rejects level-stationarity at 5 % (after the
+    seasonal difference y_t − y_{t−m} when the model has a seasonal part), else 0."""
+    from statsmodels.tsa.stattools import kpss
+
+    z = y[season:] - y[:-season] if season > 1 else y
+    with warnings.catch_warnings():  # KPSS warns when the statistic is outside its p-value table
+        warnings.simplefilter("ignore")
+        p_value = kpss(z, regression="c", nlags="auto")[1]
+    return int(p_value < 0.05)
+
+
 def fit_arima(y: np.ndarray, season: int) -> tuple[Any, dict[str, Any]]:
-    """The lowest-AIC (S)ARIMA of :data:`ARIMA_ORDERS` fitted to one channel y (N,).
+    """The lowest-AIC (S)ARIMA(p, d, q) with (p, q) from :data:`ARIMA_ORDERS`, d from
+    :func:`choose_d`, fitted to one channel y (N,) (a constant term when d = 0 and no seasonal part).
 
     Returns:
         (statsmodels results, {"order", "seasonal_order", "aic"}).
     """
     SARIMAX = _statsmodels()
     seasonal = (0, 1, 1, season) if 1 < season <= MAX_SEASON and len(y) >= 3 * season else (0, 0, 0, 0)
+    d = choose_d(y, seasonal[3] or 1)
+    trend = "c" if d == 0 and seasonal[1] == 0 else None
     best: tuple[Any, dict[str, Any]] | None = None
-    for order in ARIMA_ORDERS:
+    for p, q in ARIMA_ORDERS:
         with warnings.catch_warnings():  # convergence chatter of the optimiser on short series
             warnings.simplefilter("ignore")
-            model = SARIMAX(y, order=order, seasonal_order=seasonal)
             try:
-                res = model.fit(disp=False)
+                res = SARIMAX(y, order=(p, d, q), seasonal_order=seasonal, trend=trend).fit(disp=False)
             except (ValueError, np.linalg.LinAlgError) as err:
-                log.info("ARIMA%s%s failed: %s", order, seasonal, err)
+                log.info("ARIMA(%d,%d,%d)%s failed: %s", p, d, q, seasonal, err)
                 continue
         if np.isfinite(res.aic) and (best is None or res.aic < best[1]["aic"]):
-            best = res, {"order": order, "seasonal_order": seasonal, "aic": float(res.aic)}
+            best = res, {"order": (p, d, q), "seasonal_order": seasonal, "aic": float(res.aic)}
     if best is None:
         raise ConfigError("no ARIMA model could be fitted to the training split")
     return best

@@ -392,7 +392,7 @@ class ForecastTask(Task):
             "horizon": self.horizon,
             "season": self.season,
             "freq": d.freq,
-            "timestamp": self.config.timestamp,
+            "timestamp": self.config.timestamp if self.config.csv else "timestamp",  # built-in format
             "missing": self.config.missing,
             "normalise": self.config.normalise,
             "history": {
