@@ -31,9 +31,9 @@ scored on the decoded strings against the reference strings:
 * ``text`` (translation): ``bleu`` and ``chrf`` (sacrebleu, corpus level, 0–100), ``wer``
   (word edit distance / reference words) and ``exact_match``.
 
-After :meth:`PairsTask.save` has named the run directory, each evaluation rewrites
-``predictions.jsonl`` (one row per decoded test pair — validation when there is no test split:
-source, reference, hypothesis, correct).
+After a run's final evaluation (and ``seqlab evaluate``), :meth:`PairsTask.write_predictions`
+writes ``predictions.jsonl``: one row per decoded test pair (validation when there is no test
+split): source, reference, hypothesis, correct.
 
 Models: ``--model seq2seq`` (Transformer) or ``--model rnn-seq2seq`` (RNN with attention). Both
 share source and target embeddings by default, which needs one vocabulary: ``shared_vocabulary``
@@ -248,13 +248,14 @@ class PairsTask(Task):
             cut = name != "train"  # the training split is measured untruncated, then filtered
             self.data[name] = (enc.encode_sources(part.sources, cut), enc.encode_targets(part.targets, cut))
         self.dropped = self._filter_training()
+        self.lengths = {name: self._lengths(name) for name in self.data}  # (N,) source + target + 1
+        self._order = torch.argsort(self.lengths["train"], stable=True)  # training pairs by length
+        self._rank = torch.argsort(self._order)  # position of each training pair in _order
         src, tgt = self.encoder.source, self.encoder.target
         self.pad, self.bos, self.eos = tgt.pad_id or 0, tgt.bos_id, tgt.eos_id
         self.primary_metric = "val_per" if self.encoder.metrics == "g2p" else "val_bleu"
         V = tgt.vocab_size
         self.io = IOSpec(output_dim=V, vocab_size=V, source_vocab_size=src.vocab_size)
-        self.run_dir: Path | None = None
-        self.last_predictions: list[dict[str, Any]] = []
 
     def _load_splits(self) -> dict[str, TextPairs]:
         """{train, validation[, test]} from the table or the dataset; clear errors otherwise."""
@@ -303,7 +304,7 @@ class PairsTask(Task):
 
     @property
     def train_length(self) -> int:
-        return int(self._lengths("train").max())
+        return int(self.lengths["train"].max())
 
     def batch(self, split: str, index: Sequence[int] | Tensor) -> Batch:
         """The pairs ``index`` of ``split`` as one padded batch."""
@@ -318,13 +319,12 @@ class PairsTask(Task):
 
     def train_batch_tokens(self, max_tokens: int, generator: torch.Generator) -> Batch:
         """Pairs of similar length, ``B · (S + T) ≤ max_tokens``: draw one pair uniformly, then
-        B − 1 more among the pairs of the same length (source + target + 1) or, if too few, the
-        nearest lengths."""
+        fill the batch from the ~4·B pairs nearest to it in length (source + target + 1)."""
         self.check_token_budget(max_tokens)
-        lengths = self._lengths("train")
+        lengths = self.lengths["train"]
         first = int(torch.randint(0, len(lengths), (1,), generator=generator))
-        near = torch.argsort((lengths - lengths[first]).abs(), stable=True)
-        pool = near[: max(1, min(len(near), 4 * (max_tokens // int(lengths[first]))))]
+        half, at = 2 * (max_tokens // int(lengths[first])), int(self._rank[first])
+        pool = self._order[max(0, at - half) : at + half + 1]
         B = max(1, max_tokens // int(lengths[pool].max()))
         return self.batch("train", pool[torch.randint(0, len(pool), (B,), generator=generator)])
 
@@ -350,37 +350,37 @@ class PairsTask(Task):
         for split, prefix, count in (("validation", "val", c.eval_size), ("test", "test", c.test_size)):
             if split not in self.data:
                 continue
-            lengths = self._lengths(split)
             counts = [
                 classification_counts(predict(b := self.batch(split, index)), b)
-                for index in bucket_batches(lengths, batch_size=batch_size, shuffle=False)
+                for index in bucket_batches(self.lengths[split], batch_size=batch_size, shuffle=False)
             ]
             teacher = summarise(counts, prefix)
             metrics |= {k: v for k, v in teacher.items() if not k.endswith("_seq_acc")}  # loss, acc
             hyps = self.decode(predict, split, count, batch_size)
             part = self.raw[split]
             metrics |= score_decoded(hyps, part.targets[: len(hyps)], self.encoder.metrics, prefix)
-            if prefix == "test" or "test" not in self.data:
-                self.last_predictions = [
-                    {"source": s, "reference": r, "hypothesis": h, "correct": h.split() == r.split()}
-                    for s, r, h in zip(part.sources, part.targets, hyps)
-                ]
-        if self.run_dir is not None:
-            self.write_predictions(self.run_dir)
         return metrics
 
     # -- run directory ---------------------------------------------------------------------------
 
     def save(self, run_dir: Path) -> None:
-        """source_tokenizer.json and target_tokenizer.json; later evaluations write predictions.jsonl."""
+        """What ``seqlab translate`` needs besides the weights: the two tokenizer files."""
         run_dir = Path(run_dir)
         self.encoder.source.save(run_dir / "source_tokenizer.json")
         self.encoder.target.save(run_dir / "target_tokenizer.json")
-        self.run_dir = run_dir
 
-    def write_predictions(self, run_dir: Path) -> None:
-        """The last evaluation's decoded pairs as ``predictions.jsonl`` (written atomically)."""
-        text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in self.last_predictions)
+    def write_predictions(self, run_dir: Path, predict: Predict, batch_size: int) -> None:
+        """Decode the test pairs (validation without a test split; at most ``test_size`` /
+        ``eval_size``, as evaluated) into ``predictions.jsonl``: source, reference, hypothesis,
+        correct — written atomically, after a run's final evaluation and by ``seqlab evaluate``."""
+        split, count = ("test", self.config.test_size) if "test" in self.data else ("validation", None)
+        count = self.config.eval_size if split == "validation" else count
+        part = self.raw[split]
+        rows = [
+            {"source": s, "reference": r, "hypothesis": h, "correct": h.split() == r.split()}
+            for s, r, h in zip(part.sources, part.targets, self.decode(predict, split, count, batch_size))
+        ]
+        text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
         atomic_write_text(Path(run_dir) / "predictions.jsonl", text)
 
 
