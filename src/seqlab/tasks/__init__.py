@@ -10,6 +10,7 @@ from seqlab.tasks import (  # noqa: F401  (registration)
     copy,
     echo,
     mlm,
+    pairs,
     parity,
     recall,
     seq2seq,
