@@ -214,3 +214,15 @@ def test_relative_forecasts_add_the_last_value_back(tmp_path):
     origins = task.origins("validation")
     naive1 = np.stack([fm.seasonal_naive(task.data.values[:o], H, 1) for o in origins]).reshape(-1, 1)
     assert metrics["val_mae"] == pytest.approx(fm.mae(task.truth(origins).reshape(-1, 1), naive1))
+
+
+def test_arima_with_a_long_season_uses_fourier_terms(tmp_path):
+    pytest.importorskip("statsmodels")
+    from seqlab.evaluation.forecast_baselines import fit_arima, fourier_terms
+
+    t = np.arange(160)
+    y = 5 + 2 * np.sin(2 * np.pi * t / 30) + np.random.default_rng(0).normal(0, 0.1, 160)
+    _, info = fit_arima(y, 30)
+    assert info["fourier_pairs"] == 3 and info["seasonal_order"] == (0, 0, 0, 0)
+    X = fourier_terms(np.array([0, 15]), 30, 1)
+    assert np.allclose(X, [[0, 1], [0, -1]], atol=1e-12)
