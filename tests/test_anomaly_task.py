@@ -64,6 +64,13 @@ def test_threshold_is_chosen_on_validation_not_test(tmp_path):
     assert task.evaluate(oracle, 32)["threshold"] == pytest.approx(expected)
 
 
+def test_the_label_column_is_not_a_channel(tmp_path):
+    options = _options(_write_csv(tmp_path / "a.csv"))
+    del options["values"]
+    task = AnomalyTask(options)
+    assert task.data.columns == ["y"] and task.data.labels.sum() == 4
+
+
 def test_anomalies_in_training_are_refused(tmp_path):
     with pytest.raises(ConfigError, match="training split holds"):
         AnomalyTask(_options(_write_csv(tmp_path / "a.csv", spikes=(50, 200, 260))))

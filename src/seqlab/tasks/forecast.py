@@ -163,10 +163,18 @@ def load_splits(c: Any, default_dataset: str, labels: str | int | None = None) -
     if c.csv:
         series = read_series_csv(c.csv, timestamp=c.timestamp, values=c.values, missing="keep", freq=c.freq)
         if labels is not None:
-            lab = read_series_csv(c.csv, values=[labels], missing="error").values[:, 0]
-            if not np.isin(lab, (0, 1)).all():
+            lab = read_series_csv(c.csv, values=[labels], missing="error")
+            if not np.isin(lab.values, (0, 1)).all():
                 raise ConfigError(f"{c.csv}: label column {labels!r} must hold 0 or 1")
-            series.labels = lab.astype(np.int64)
+            keep = [i for i, name in enumerate(series.columns) if name != lab.columns[0]]  # not a channel
+            series = TimeSeries(
+                series.values[:, keep],
+                [series.columns[i] for i in keep],
+                series.timestamps,
+                series.freq,
+                lab.values[:, 0].astype(np.int64),
+                series.notes,
+            )
         return split_series(series, c.split, missing=c.missing)
     from seqlab.data.series_files import fill_missing
 
