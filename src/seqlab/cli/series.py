@@ -51,7 +51,7 @@ def add_parser(subparsers: Any, common_parent: argparse.ArgumentParser) -> None:
         help="forecast the next H points with a trained forecast run",
         description="Forecast H steps past the run's data (or past --csv FILE) in original units.",
     )
-    p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run directory of task 'forecast'")
+    p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run of task 'forecast' (or 'anomaly')")
     p.add_argument("--horizon", type=int, default=None, metavar="H", help="steps ahead (default: the run's)")
     p.add_argument("--csv", type=Path, default=None, metavar="FILE", help="recent history to continue")
     p.add_argument("--timestamp", default=None, metavar="COL", help=TIMESTAMP_HELP)
@@ -118,8 +118,8 @@ class SeriesRun:
         return series.values, series.timestamps
 
 
-def load_series_run(run: Path, task: str) -> SeriesRun:
-    """The model and ``series.json`` of a run directory of ``task`` (``forecast`` or ``anomaly``)."""
+def load_series_run(run: Path, tasks: tuple[str, ...]) -> SeriesRun:
+    """The model and ``series.json`` of a run directory of one of ``tasks`` (``forecast``, ``anomaly``)."""
     import seqlab.tasks.anomaly  # noqa: F401  (registers 'forecast' and 'anomaly' for the config)
     from seqlab.models import build_model
     from seqlab.spec import IOSpec
@@ -127,10 +127,11 @@ def load_series_run(run: Path, task: str) -> SeriesRun:
     from seqlab.training.rundir import load_run_config
 
     run = Path(run)
-    config = load_run_config(run, f"{task} needs a per-step sequence model")
-    if config.task.name != task:
+    config = load_run_config(run, f"{tasks[0]} needs a per-step sequence model")
+    if config.task.name not in tasks:
         raise ConfigError(
-            f"{run}: a run of task {config.task.name!r}; this command reads runs of task {task!r}"
+            f"{run}: a run of task {config.task.name!r}; this command reads runs of task "
+            + " or ".join(map(repr, tasks))
         )
     try:
         info = json.loads((run / "series.json").read_text(encoding="utf-8"))
@@ -202,7 +203,7 @@ def _add_months(t: datetime, months: int) -> datetime:
 
 
 def cmd_forecast(args: argparse.Namespace) -> int:
-    run = load_series_run(args.run_dir, "forecast")
+    run = load_series_run(args.run_dir, ("forecast", "anomaly"))  # an anomaly run forecasts 1 step
     steps = args.horizon if args.horizon is not None else run.horizon
     if steps < 1:
         raise ConfigError(f"--horizon: expected a positive integer, got {steps}")
@@ -233,7 +234,7 @@ def detect_points(run: SeriesRun, values: np.ndarray) -> tuple[np.ndarray, np.nd
 
 
 def cmd_detect(args: argparse.Namespace) -> int:
-    run = load_series_run(args.run_dir, "anomaly")
+    run = load_series_run(args.run_dir, ("anomaly",))
     if run.info.get("threshold") is None or run.info.get("spread") is None:
         raise RunDirError(f"{args.run_dir / 'series.json'}: no threshold yet (the run was never evaluated)")
     values, stamps = run.read(args.file, args.timestamp)
