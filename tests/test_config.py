@@ -86,7 +86,7 @@ def test_experiment_config_errors():
         ExperimentConfig.from_dict({"task": {"name": "copy", "max_lenn": 5}})
     with pytest.raises(
         UnknownNameError,
-        match="unknown task 'cpy'; choose from: adding, charlm, copy, echo, mlm, parity, reverse, sort",
+        match=r"unknown task 'cpy'; choose from: adding, .*charlm, .*copy, .*parity, reverse, .*sort",
     ):
         ExperimentConfig.from_dict({"task": {"name": "cpy"}})
     with pytest.raises(ConfigError, match="unknown key 'model.mixers.lstm.layernorm'"):
