@@ -32,6 +32,7 @@ def _write_csv(path, n=120, bad_line=None, seed=0):
 
 def _task(path, **options):
     base = {"csv": str(path), "timestamp": "month", "freq": "MS", "context": 12, "horizon": 3}
+    base["normalise"] = "global"  # the fake models below forecast scaled values, not changes
     return ForecastTask(base | options)
 
 

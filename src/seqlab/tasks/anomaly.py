@@ -32,7 +32,7 @@ Example (C = 1): residuals r = [0.1, −0.2, 3.0] with s = 0.5 → scores [0.04,
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -55,10 +55,12 @@ MAD_TO_SIGMA = 1.4826  # σ = 1.4826·MAD for normal data
 @dataclass
 class AnomalyConfig(ForecastConfig):
     """:class:`~seqlab.tasks.forecast.ForecastConfig` (``horizon`` is ignored: always 1) plus the
-    ``label`` column (0/1) of a user's CSV; the default dataset is ``taylor-anomalies``."""
+    ``label`` column (0/1) of a user's CSV; the default dataset is ``taylor-anomalies``, the
+    default ``normalise`` is ``global`` (every step of a window trains the forecaster)."""
 
     label: str | int = "label"
     context: int = 96
+    normalise: Literal["global", "last"] = "global"  # every step trains (the normal data do not trend)
     split: list[float] = field(default_factory=lambda: [0.6, 0.2, 0.2])
 
 

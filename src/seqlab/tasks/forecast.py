@@ -15,10 +15,12 @@ at every step: the direct multi-horizon forecast ŷ_{t+1..t+H} made at step t (o
 H steps, no autoregressive roll-out, so errors do not compound). Output index h·C + c is step
 h + 1 ahead of channel c.
 
-With ``normalise="last"`` each window is also shifted by its last input: the model reads
+With ``normalise="last"`` (the default) each window is also shifted by its last input: the model reads
 z_{o−L..o−1} − z_{o−1} and forecasts z_{o..o+H−1} − z_{o−1} (a level-free form that extrapolates
 trends beyond the training range, like the naive forecast it refines); then only the last step
 of a training segment is scored, since earlier steps would see a reference from their future.
+Measured (LSTM, 1500 steps): co2 test MASE 0.34 with ``last`` vs 12.2 with ``global`` (test
+values far above the training range); sunspots (no trend) 2.48 vs 2.25.
 
 **Training** samples segments y[s : s + L + H] of the scaled training split (uniform start s);
 the loss is the MSE of the forecast made at **every** step t < L against y[t+1 .. t+H] (all
@@ -115,10 +117,10 @@ class ForecastConfig:
     ``missing``: policy applied to each split separately. ``context`` L: points the model reads;
     ``horizon`` H: points forecast from each origin. ``season`` m for MASE and seasonal naive
     (None: from the frequency, :func:`season_for_freq`). ``eval_stride``: spacing of evaluation
-    origins. ``normalise``: ``global`` (train-split standardisation only) or ``last`` (also
-    subtract each window's last input from its inputs and targets, for trending series whose later
-    values leave the training range; see the module doc). ``arima``: also score the ARIMA
-    baseline (needs statsmodels; fitted once per task).
+    origins. ``normalise``: ``last`` (default: after the train-split standardisation, subtract each
+    window's last input from its inputs and targets, so trending series whose later values leave
+    the training range stay forecastable; see the module doc) or ``global`` (standardisation only).
+    ``arima``: also score the ARIMA baseline (needs statsmodels; fitted once per task).
     """
 
     dataset: str | None = None
@@ -132,7 +134,7 @@ class ForecastConfig:
     horizon: int = 12
     season: int | None = None
     eval_stride: int = 1
-    normalise: Literal["global", "last"] = "global"
+    normalise: Literal["global", "last"] = "last"
     arima: bool = False
 
     def __post_init__(self) -> None:
