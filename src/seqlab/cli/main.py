@@ -112,13 +112,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_generate)
 
-    from seqlab.cli import classify, evaluate, gradients, translate
+    from seqlab.cli import classify, evaluate, gradients, series, translate
     from seqlab.cli.data import add_data_parser
 
     evaluate.add_parser(sub, common)
     gradients.add_parser(sub, common)
     classify.add_parser(sub, common)
     translate.add_parser(sub, common)
+    series.add_parser(sub, common)
     add_data_parser(sub, common)
     return parser
 

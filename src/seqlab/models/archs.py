@@ -47,8 +47,28 @@ def dump_model(config: Any) -> dict[str, Any]:
 
 
 def build_model(config: Any, io: IOSpec) -> nn.Module:
-    """The model for ``config`` (any registered architecture's config) and a task's IOSpec."""
-    return ARCHS.get(arch_name(config))(config, io)
+    """The model for ``config`` (any registered architecture's config) and a task's IOSpec.
+
+    A model that cannot serve the task (e.g. ``bert`` on a forecasting task) is a ConfigError
+    that also says which models do fit the task's inputs and outputs.
+    """
+    name = arch_name(config)
+    try:
+        return ARCHS.get(name)(config, io)
+    except ConfigError as err:
+        raise ConfigError(
+            f"model arch {name!r} does not fit this task: {err}; {compatible_models(io)}"
+        ) from None
+
+
+def compatible_models(io: IOSpec) -> str:
+    """Which models a task with this IOSpec can train (for error messages)."""
+    if io.is_seq2seq:
+        return "sequence-to-sequence tasks train --model seq2seq, transformer-base or rnn-seq2seq"
+    sequence = "rnn, lstm, gru, ln-lstm, transformer, lstm-transformer, mlstm, slstm, xlstm"
+    if io.vocab_size is None:
+        return f"tasks with real-valued inputs (forecast, anomaly, adding) train --model {sequence}"
+    return f"token tasks train --model {sequence}; bert is for task mlm"
 
 
 def check_seq2seq_io(io: IOSpec, arch: str, share_embeddings: bool) -> None:

@@ -2,6 +2,7 @@
 
 from seqlab.tasks import (  # noqa: F401  (registration)
     adding,
+    anomaly,
     charlm,
     chomsky_context_free,
     chomsky_regular,
@@ -9,6 +10,7 @@ from seqlab.tasks import (  # noqa: F401  (registration)
     classify,
     copy,
     echo,
+    forecast,
     mlm,
     pairs,
     parity,
