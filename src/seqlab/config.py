@@ -225,6 +225,32 @@ def check_range(name: str, value: float, low: float, high: float) -> None:
         raise ConfigError(f"{name}: expected a value in [{low}, {high}], got {value!r}")
 
 
+def check_one_source(**sources: Any) -> None:
+    """At most one of the given data sources may be set (e.g. ``text``, ``dataset``, ``tokens``).
+
+    Example::
+
+        >>> check_one_source(text=None, dataset="nile")  # fine
+        >>> check_one_source(text="a.txt", dataset="nile")
+        Traceback (most recent call last):
+        seqlab.errors.ConfigError: text and dataset are mutually exclusive: give one source, not ...
+    """
+    given = {k: v for k, v in sources.items() if v}
+    names = list(sources)
+    if len(given) > 1:
+        raise ConfigError(
+            f"{', '.join(names[:-1])} and {names[-1]} are mutually exclusive: give one source, not "
+            + " and ".join(f"{k}={v!r}" for k, v in given.items())
+        )
+
+
+def check_split(split: Any, sizes: tuple[int, ...] = (2, 3)) -> None:
+    """``split`` holds 2 or 3 fractions: train, validation[, test] (``sizes``: what is allowed)."""
+    if len(split) not in sizes:
+        names = "train, validation[, test]" if sizes == (2, 3) else "train, validation, test"
+        raise ConfigError(f"split: expected {' or '.join(map(str, sizes))} fractions ({names}), got {split}")
+
+
 # ---------------------------------------------------------------------------------------------
 # helpers
 

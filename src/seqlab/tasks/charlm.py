@@ -29,7 +29,7 @@ from typing import Literal
 
 import torch
 
-from seqlab.config import check_positive, check_range
+from seqlab.config import check_one_source, check_positive, check_range
 from seqlab.data import Tokenizer, read_text
 from seqlab.data.tokendir import open_token_dir, train_lm_tokenizer
 from seqlab.data.tokenfile import TokenFile
@@ -71,14 +71,7 @@ class CharLMConfig:
     eval_windows: int = 64
 
     def __post_init__(self) -> None:
-        sources = {
-            k: v for k, v in [("text", self.text), ("dataset", self.dataset), ("tokens", self.tokens)] if v
-        }
-        if len(sources) > 1:
-            raise ConfigError(
-                "text, dataset and tokens are mutually exclusive: give one source, not "
-                + " and ".join(f"{k}={v!r}" for k, v in sources.items())
-            )
+        check_one_source(text=self.text, dataset=self.dataset, tokens=self.tokens)
         check_positive("seq_len", self.seq_len)
         check_positive("eval_windows", self.eval_windows)
         check_positive("min_frequency", self.min_frequency)

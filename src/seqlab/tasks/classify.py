@@ -45,7 +45,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from seqlab.config import check_positive
+from seqlab.config import check_one_source, check_positive, check_split
 from seqlab.data import LabelledTexts, PreprocessConfig, Preprocessor, Tokenizer, train_tokenizer
 from seqlab.data.batching import bucket_batches, pad_sequences
 from seqlab.data.tokenizers import SUBWORD_KINDS
@@ -99,15 +99,8 @@ class ClassifyConfig:
     cls_token: bool = True
 
     def __post_init__(self) -> None:
-        if self.dataset and self.table:
-            raise ConfigError(
-                f"dataset and table are mutually exclusive: give one source, not dataset={self.dataset!r} "
-                f"and table={self.table!r}"
-            )
-        if len(self.split) not in (2, 3):
-            raise ConfigError(
-                f"split: expected 2 or 3 fractions (train, validation[, test]), got {self.split}"
-            )
+        check_one_source(dataset=self.dataset, table=self.table)
+        check_split(self.split)
         check_positive("max_len", self.max_len)
         check_positive("min_frequency", self.min_frequency)
         if self.max_len < 2 and self.cls_token:

@@ -56,7 +56,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from seqlab.config import check_positive
+from seqlab.config import check_one_source, check_positive, check_split
 from seqlab.data.series_csv import POLICIES
 from seqlab.data.types import TimeSeries
 from seqlab.errors import ConfigError
@@ -138,12 +138,8 @@ class ForecastConfig:
     arima: bool = False
 
     def __post_init__(self) -> None:
-        if self.dataset and self.csv:
-            raise ConfigError(
-                f"dataset and csv are mutually exclusive, got {self.dataset!r} and {self.csv!r}"
-            )
-        if len(self.split) != 3:
-            raise ConfigError(f"split: expected 3 fractions (train, validation, test), got {self.split}")
+        check_one_source(dataset=self.dataset, csv=self.csv)
+        check_split(self.split, sizes=(3,))
         if self.normalise not in ("global", "last"):
             raise ConfigError(f"normalise: expected 'global' or 'last', got {self.normalise!r}")
         if self.missing not in POLICIES:

@@ -52,7 +52,7 @@ from typing import Any, ClassVar, Literal
 import torch
 from torch import Tensor
 
-from seqlab.config import check_positive
+from seqlab.config import check_one_source, check_positive, check_split
 from seqlab.data import TextPairs, Tokenizer, train_tokenizer
 from seqlab.data.batching import bucket_batches, pad_sequences
 from seqlab.data.tokenizers import SUBWORD_KINDS
@@ -108,15 +108,8 @@ class PairsConfig:
     metrics: Literal["auto", "g2p", "text"] = "auto"
 
     def __post_init__(self) -> None:
-        if self.dataset and self.table:
-            raise ConfigError(
-                f"dataset and table are mutually exclusive: give one source, not dataset={self.dataset!r} "
-                f"and table={self.table!r}"
-            )
-        if len(self.split) not in (2, 3):
-            raise ConfigError(
-                f"split: expected 2 or 3 fractions (train, validation[, test]), got {self.split}"
-            )
+        check_one_source(dataset=self.dataset, table=self.table)
+        check_split(self.split)
         for name in ("min_frequency", "max_source_len", "max_target_len", "eval_size"):
             check_positive(name, getattr(self, name))
         for name in ("vocab_size", "test_size"):
