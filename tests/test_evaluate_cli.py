@@ -41,6 +41,7 @@ def test_evaluate_one_split_and_a_checkpoint(run, capsys):
     assert main(["evaluate", str(run), "--split", "test", "--checkpoint", "best", "--json"]) == 0
     metrics = json.loads(capsys.readouterr().out)
     assert metrics and all(k.startswith("test_") for k in metrics)
+    assert json.loads((run / "evaluation-best" / "evaluation.json").read_text()) == metrics
     assert set(metrics["test_acc_by_length"]) == {str(n) for n in range(41, 51)}
 
 

@@ -385,3 +385,14 @@ def test_read_text_delegates_to_the_corpus_reader(tmp_path):
     )
     assert "no such file" in error_of(read_text, tmp_path / "nope.txt")
     assert "the file is empty" in error_of(read_text, write(tmp_path, "e.txt", ""))
+
+
+def test_split_items_treats_case_and_spacing_variants_as_one_text():
+    from seqlab.data.types import LabelledTexts, split_items
+
+    data = LabelledTexts(
+        ["Great film!", "great  film!", "dull", "fine", "bad"], [1, 0, 0, 1, 0], ["neg", "pos"]
+    )
+    parts = split_items(data, [0.5, 0.5], seed=0)
+    texts = [t for part in parts.values() for t in part.texts]
+    assert sorted(texts) == ["Great film!", "bad", "dull", "fine"]  # the first occurrence is kept

@@ -3,9 +3,10 @@
 Rebuilds the run's task from its saved config (same data, same seeded splits), loads the final
 weights from ``RUN_DIR/checkpoint`` (or ``--checkpoint best|step-N`` from ``checkpoints/``),
 runs the task's own evaluation — the metrics the run reported, e.g. accuracy per test length
-for the length-generalisation tasks — and writes ``RUN_DIR/evaluation.json`` (atomically).
-Tasks that keep predictions for error analysis write them into the run directory as they
-evaluate. Nothing is trained and no other file changes.
+for the length-generalisation tasks — and writes ``evaluation.json`` (atomically) plus, for
+tasks that keep them, the predictions for error analysis: into ``RUN_DIR`` for the final model,
+into ``RUN_DIR/evaluation-<checkpoint>/`` for ``--checkpoint``, so the final model's files are
+never replaced by another checkpoint's. Nothing is trained.
 
     $ seqlab evaluate runs/parity --split test
     $ seqlab evaluate runs/mr --json
@@ -81,8 +82,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if batch_size <= 0:
         raise ConfigError(f"--batch-size: expected a positive integer, got {batch_size}")
     metrics = select(evaluate(model, task, batch_size), args.split)
-    write_predictions(model, task, run, batch_size)  # for error analysis, where the task keeps them
-    atomic_write_text(run / "evaluation.json", json.dumps(metrics, indent=2, default=str) + "\n")
+    # the final model's files sit in the run directory; another checkpoint's in a folder of its own
+    out = run if args.checkpoint is None else run / f"evaluation-{args.checkpoint}"
+    out.mkdir(exist_ok=True)
+    write_predictions(model, task, out, batch_size)  # for error analysis, where the task keeps them
+    atomic_write_text(out / "evaluation.json", json.dumps(metrics, indent=2, default=str) + "\n")
     if args.json:
         print(json.dumps(metrics, default=str))
     else:

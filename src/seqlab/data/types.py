@@ -246,7 +246,9 @@ def split_items(
 
     With ``dedupe`` (the default) an example whose key was seen before is dropped first, so the
     same input never sits in train and test at once: the key is the text of
-    :class:`LabelledTexts` and the source of :class:`TextPairs`, and the first occurrence (in
+    :class:`LabelledTexts` and the source of :class:`TextPairs`, case-folded and with runs of
+    whitespace collapsed (so "Great film!" and "great  film!", which lower-casing tokenizers
+    see alike, count as one), and the first occurrence (in
     file order) is kept, whatever the label or target of the later ones. How many were dropped
     is logged as a warning (logger ``seqlab.data.types``); ``dedupe=False`` keeps every example.
 
@@ -261,7 +263,7 @@ def split_items(
     if dedupe:
         first: dict[str, int] = {}
         for i, key in enumerate(data.texts if isinstance(data, LabelledTexts) else data.sources):
-            first.setdefault(key, i)
+            first.setdefault(" ".join(key.casefold().split()), i)
         keep = list(first.values())  # increasing: dicts keep insertion order
         if len(keep) < len(data):
             what = "text" if isinstance(data, LabelledTexts) else "source"
