@@ -36,9 +36,14 @@ class TrainConfig:
     (``patience`` evaluations, ``min_delta``) and the plateau schedule track (default: the task's
     headline metric, on the validation split; ``auto`` maximises accuracies/F1/BLEU and minimises
     the rest).
+
+    ``time_budget`` > 0: stop after that many seconds of training (evaluation not counted) or at
+    ``steps``, whichever comes first; cosine and linear decay then follow the larger of the step
+    and the time fraction, so the run anneals within its budget (matched wall-clock comparisons).
     """
 
     steps: int = 1000
+    time_budget: float = 0.0
     batch_size: int = 32
     batch_tokens: int = 0
     grad_accum: int = 1
@@ -98,6 +103,7 @@ class TrainConfig:
             "patience",
             "min_delta",
             "threads",
+            "time_budget",
         ):
             check_positive(name, getattr(self, name), allow_zero=True)
         for name in ("clip_norm", "clip_value", "clip_factor", "plateau_patience"):

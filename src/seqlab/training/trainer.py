@@ -100,6 +100,7 @@ class Trainer:
         if tc.precision == "fp16" and self.device.type != "cuda":
             raise ConfigError("train.precision: fp16 needs CUDA (use bf16 on CPU)")
 
+        self.counters = {"tokens": 0, "train_time": 0.0, "clipped": 0, "skipped": 0, "skips_in_a_row": 0}
         # 1. task, model, optimiser, schedule, clipping — all seeded
         torch.manual_seed(tc.seed)
         self.task: Task = build_task(config.task.name, config.task.options, seed=tc.seed)
@@ -113,7 +114,7 @@ class Trainer:
         mode = resolve_mode(self.metric, tc.metric_mode)
         self.plateau = Plateau(mode, tc.plateau_factor, tc.plateau_patience, tc.min_delta)
         self.schedule = build_schedule(
-            self.optimizer, tc, getattr(config.model, "d_model", 512), self.plateau
+            self.optimizer, tc, getattr(config.model, "d_model", 512), self.plateau, self._time_fraction
         )
         self.clipper = GradClipper.from_config(tc)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=tc.precision == "fp16")
@@ -122,7 +123,6 @@ class Trainer:
         self.cursor = self._stream_cursor() if tc.tbptt else None
         self.checkpoints = CheckpointManager(self.run_dir, tc.keep_last)
         self.step = 0
-        self.counters = {"tokens": 0, "train_time": 0.0, "clipped": 0, "skipped": 0, "skips_in_a_row": 0}
         self.show_progress = progress and self.dist.is_main
         self.stopped = False  # early stopping fired (saved, so a resume does not train on)
         self.last_eval: tuple[int, dict[str, Any]] = (-1, {})  # (step, metrics) of the newest evaluation
@@ -211,27 +211,35 @@ class Trainer:
         tc = self.tc
         progress = Progress(tc.steps, self.step, self.show_progress, tc.log_every)
         clock = time.perf_counter()
-        while self.step < tc.steps and not self.stopped:
+        while self._more_steps() and not self.stopped:
             for callback in self.callbacks:
                 callback(self)
             record = self._update()
             self.step += 1
             now = time.perf_counter()
             self.counters["train_time"] += now - clock
-            if self.step % max(tc.log_every, 1) == 0 or self.step == tc.steps:
+            if self.step % max(tc.log_every, 1) == 0 or not self._more_steps():
                 self.loggers.write(self._step_record(record), self.step)
             progress.update(self.step, record["loss"], self._tokens_per_s())
-            if tc.eval_every and self.step % tc.eval_every == 0 and self.step < tc.steps:
+            if tc.eval_every and self.step % tc.eval_every == 0 and self._more_steps():
                 metrics = evaluate(self.model, self.task, tc.eval_batch_size)
                 self.stopped = self._track(metrics)
                 self.last_eval = (self.step, metrics)
                 self.loggers.write({"step": self.step, "eval": metrics}, self.step)
                 progress.message(f"step {self.step}: " + _headline(metrics, self.task))
-            if self._checkpoint_due() and self.step < tc.steps and not self.stopped:
+            if self._checkpoint_due() and self._more_steps() and not self.stopped:
                 self.save()  # the last step's is written by _finish, after the final evaluation
             clock = time.perf_counter()
         progress.close()
         return self._finish()
+
+    def _more_steps(self) -> bool:
+        """Steps and time budget left (the final step's evaluation and checkpoint are _finish's)."""
+        return self.step < self.tc.steps and self._time_fraction() < 1.0
+
+    def _time_fraction(self) -> float:
+        """Share of ``train.time_budget`` spent on training steps so far (0 without a budget)."""
+        return self.counters["train_time"] / self.tc.time_budget if self.tc.time_budget else 0.0
 
     def _update(self) -> dict[str, Any]:
         """One optimiser step over ``grad_accum`` micro-batches; returns what to log.
@@ -422,6 +430,7 @@ class Trainer:
             "train_time_s": round(self.counters["train_time"], 2),
             "params": self.model.num_params(),
             "stopped_early": self.stopped,
+            "out_of_time": self._time_fraction() >= 1.0,
             "skipped_steps": self.counters["skipped"],
         }
         if self.tracker.best is not None:
