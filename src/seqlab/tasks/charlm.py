@@ -17,7 +17,10 @@ Metrics:
   char model with a subword model fairly (for the char LM it is ``val_loss / ln 2``). A
   token's characters are its span in the original text, so the whitespace a WordPiece or
   word tokenizer drops between tokens is counted too; [UNK] tokens make word/WordPiece/Unigram
-  bpc optimistic (byte-level BPE and the char LM have none).
+  bpc optimistic (byte-level BPE and the char LM have none);
+- with ``ngram_baseline``: ``val_bpc_unigram`` / ``val_bpc_bigram``, the bits per character of an
+  add-k unigram and an interpolated Kneser–Ney bigram fitted on the training ids and scored on the
+  same held-out tokens (:mod:`seqlab.evaluation.lm_baselines`) — what the model must beat.
 """
 
 from __future__ import annotations
@@ -41,6 +44,11 @@ from seqlab.tasks.base import TASKS, Batch, Predict, Task, bits
 from seqlab.tasks.stream import StreamTask
 
 
+def token_ends(spans: list[tuple[int, int]]) -> torch.Tensor:
+    """(N,) the character position where token i ends (made monotone), from its (start, end) spans."""
+    return torch.tensor([end for _, end in spans] or [0], dtype=torch.long).cummax(0).values
+
+
 @dataclass
 class CharLMConfig:
     """Where the text comes from, how it is tokenised, and the windows.
@@ -57,7 +65,8 @@ class CharLMConfig:
     the fewest occurrences of a character / word / BPE merge / WordPiece word to be kept.
     ``char`` with neither limit keeps the historical vocabulary; with one, it is trained like
     the others and has special tokens and [UNK]. ``seq_len``: window length in tokens;
-    ``eval_windows``: how many held-out windows to evaluate.
+    ``eval_windows``: how many held-out windows to evaluate. ``ngram_baseline``: also report the
+    unigram / bigram bits per character on those windows (computed once, ~1 s per million tokens).
     """
 
     text: str | None = None
@@ -69,6 +78,7 @@ class CharLMConfig:
     seq_len: int = 128
     val_fraction: float = 0.1
     eval_windows: int = 64
+    ngram_baseline: bool = False
 
     def __post_init__(self) -> None:
         check_one_source(text=self.text, dataset=self.dataset, tokens=self.tokens)
@@ -125,7 +135,8 @@ class CharLMTask(StreamTask, Task):
         val_ids, spans = self.tokenizer.encode_with_offsets(val_text)
         self.val_data = torch.tensor(val_ids, dtype=torch.long)
         # val_ends[i]: the character position where token i ends (monotone), for bits per character
-        self.val_ends = torch.tensor([end for _, end in spans] or [0], dtype=torch.long).cummax(0).values
+        self.val_ends = token_ends(spans)
+        self._baseline: dict[str, float] | None = None
         kind = self.tokenizer.kind
         unit = "characters" if kind == "char" else f"{kind} tokens"
         for name, part in [("training", self.train_data), ("held-out", self.val_data)]:
@@ -213,7 +224,19 @@ class CharLMTask(StreamTask, Task):
         # the predicted tokens are 1 .. n*T: they cover the characters after token 0's end
         chars = max(int(self.val_ends[n * T] - self.val_ends[0]), 1)
         loss = total / count
-        return {"val_loss": loss, "val_bpc": bits(total / chars), "val_ppl": math.exp(loss)}
+        out = {"val_loss": loss, "val_bpc": bits(total / chars), "val_ppl": math.exp(loss)}
+        return out | (self.baseline_metrics(n * T + 1) if self.config.ngram_baseline else {})
+
+    def baseline_metrics(self, tokens: int) -> dict[str, float]:
+        """``val_bpc_unigram`` / ``val_bpc_bigram`` on the first ``tokens`` held-out ids (cached)."""
+        if self._baseline is None:
+            from seqlab.evaluation.lm_baselines import ngram_bpc  # evaluation sits above tasks
+
+            train = self.train_tokens.data if self.train_tokens is not None else self.train_data
+            V = self.tokenizer.vocab_size
+            scores = ngram_bpc(train, self.val_data[:tokens], self.val_ends, V, orders=(1, 2))
+            self._baseline = {"val_bpc_unigram": scores[1]["bpc"], "val_bpc_bigram": scores[2]["bpc"]}
+        return self._baseline
 
     def save(self, run_dir: Path) -> None:
         self.tokenizer.save(Path(run_dir) / "tokenizer.json")
