@@ -149,3 +149,19 @@ def test_forecast_co2_matches_benchmarks(capsys):
     naive, arima = out["baselines"]["seasonal-naive"], out["baselines"]["arima"]
     assert round(naive["test_mase"], 3) == 1.380 and round(arima["test_mase"], 3) == 0.834
     assert round(naive["val_mase"], 3) == 1.047 and round(arima["val_mase"], 3) == 0.642
+
+
+def test_lm_on_a_token_directory_uses_its_tokenizer(tmp_path, capsys):
+    from seqlab.data.tokendir import open_token_dir
+
+    text, out_dir = _text_file(tmp_path), tmp_path / "tokens"
+    assert main(["data", "prepare", "tokens", "--text", str(text), "--out", str(out_dir)]) == 0
+    capsys.readouterr()
+    out = _run(capsys, "lm", "--tokens", str(out_dir))
+    tokenizer, train, held_out = open_token_dir(out_dir)
+    ids, spans = tokenizer.encode_with_offsets(held_out)
+    ends = np.maximum.accumulate([end for _, end in spans])
+    direct = ngram_bpc(np.asarray(train.data), ids, ends, tokenizer.vocab_size)
+    assert out["baselines"]["bigram"]["val_bpc"] == pytest.approx(direct[2]["bpc"], abs=1e-12)
+    assert main(["baseline", "lm", "--tokens", str(out_dir), "--tokenizer", "bpe"]) == 2
+    assert "brings its own tokenizer" in capsys.readouterr().err

@@ -118,19 +118,16 @@ def lm_baselines(args: argparse.Namespace) -> tuple[str, dict[str, dict[str, Any
     from seqlab.evaluation.lm_baselines import ngram_bpc
     from seqlab.tasks.charlm import CharLMTask, token_ends
 
-    config = {
+    config = {  # a token directory brings its own tokenizer: the task rejects changed options
         "text": args.text,
         "dataset": args.dataset,
         "tokens": args.tokens,
         "seq_len": args.seq_len,
+        "tokenizer": args.tokenizer,
+        "vocab_size": args.vocab_size,
+        "min_frequency": args.min_frequency,
+        "val_fraction": args.val_fraction,
     }
-    if args.tokens is None:
-        config |= {
-            "tokenizer": args.tokenizer,
-            "vocab_size": args.vocab_size,
-            "min_frequency": args.min_frequency,
-            "val_fraction": args.val_fraction,
-        }
     if args.windows is not None:
         config["eval_windows"] = args.windows
     task = CharLMTask(config)
