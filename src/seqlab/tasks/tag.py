@@ -18,7 +18,8 @@ DET 0, NOUN 1, VERB 2)::
 
 **Causal models see only the left context.** Most seqlab models read left to right, so the tag
 of word t is predicted from words 1..t: a POS tagger cannot use the next word ("can" before
-"openers" vs. "can" before "go"); a bidirectional encoder (``--model bert``) sees both sides.
+"openers" vs. "can" before "go"). (seqlab's bidirectional ``bert`` encoder serves ``mlm`` only so
+far; a tagging head on it is the natural next step.)
 The built-in ``web-punctuation`` data is laid out for this: each word carries the mark written
 *before* it, which a causal model can decide once it has read that word.
 
@@ -60,7 +61,6 @@ from seqlab.data.tagged import TaggedSentences, read_tagged
 from seqlab.data.tokenizers.base import SPECIAL_TOKENS, build_vocab
 from seqlab.data.tokenizers.vocab import WordTokenizer
 from seqlab.errors import ConfigError
-from seqlab.evaluation.tag_baselines import MostFrequentTag
 from seqlab.fileio import atomic_write_text
 from seqlab.metrics.classification import accuracy, classification_report, precision_recall_f1
 from seqlab.metrics.tagging import entity_f1
@@ -124,7 +124,7 @@ def score_tags(
     Example: gold [["DET", "NOUN"], ["VERB"]], predicted [["DET", "VERB"], ["VERB"]] →
     acc 2/3, F1 per tag DET 1, NOUN 0, VERB 2/3 → macro 0.5556, seq_acc 1/2.
     """
-    labels = list(names) + sorted({t for s in y_true for t in s} - set(names))
+    labels = list(names) + sorted({t for s in (*y_true, *y_pred) for t in s} - set(names))
     index = {t: i for i, t in enumerate(labels)}
     t = [index[x] for s in y_true for x in s]
     p = [index[x] for s in y_pred for x in s]
@@ -184,6 +184,8 @@ class TagTask(Task):
         self.lengths = {name: torch.tensor([len(w) for w, _ in p]) for name, p in self.pieces.items()}
         self._buckets = _length_buckets(self.lengths["train"], self.num_buckets)
         train = self.raw["train"]
+        from seqlab.evaluation.tag_baselines import MostFrequentTag  # here: evaluation imports tasks
+
         self.baseline = MostFrequentTag.fit(train.tokens, train.tags)
         self._baseline_cache: dict[tuple[str, str], dict[str, float]] = {}
         V = self.tokenizer.vocab_size
