@@ -54,7 +54,6 @@ def _config(path, steps=300, **task):
                 "encoder_hidden_size": 16,
                 "attention_size": 16,
                 "dropout": 0.0,
-                "share_embeddings": False,
             },
             "train": {"steps": steps, "batch_size": 32, "lr": 1e-2, "warmup_steps": 10, "eval_every": 0},
         }

@@ -20,7 +20,7 @@ from seqlab.ops.attention import additive
 from seqlab.spec import IOSpec
 
 V = 11
-IO = IOSpec(output_dim=V, vocab_size=V, source_vocab_size=V)
+IO = IOSpec(output_dim=V, vocab_size=V, source_vocab_size=V, shared_vocab=True)  # one vocabulary
 f64 = torch.float64
 
 
@@ -316,7 +316,7 @@ def test_bad_configs(options, message):
 
 def test_bad_models_and_inputs():
     with pytest.raises(ConfigError, match="one vocabulary"):
-        RNNSeq2Seq(RNNSeq2SeqConfig(), IOSpec(5, vocab_size=5, source_vocab_size=7))
+        RNNSeq2Seq(RNNSeq2SeqConfig(share_embeddings=True), IOSpec(5, vocab_size=5, source_vocab_size=7))
     with pytest.raises(ConfigError, match="sequence-to-sequence"):
         RNNSeq2Seq(RNNSeq2SeqConfig(), IOSpec(5, vocab_size=5))
     model = _model()

@@ -126,7 +126,8 @@ def test_base_preset_is_the_papers_size():
     assert config.norm_position == "post" and config.dropout == 0.1
     assert MODELS.get("transformer-base").train_defaults["label_smoothing"] == 0.1
     vocab = 37000
-    model = TransformerSeq2Seq(config, IOSpec(output_dim=vocab, vocab_size=vocab, source_vocab_size=vocab))
+    io = IOSpec(output_dim=vocab, vocab_size=vocab, source_vocab_size=vocab, shared_vocab=True)  # joint BPE
+    model = TransformerSeq2Seq(config, io)
     D, F, N = 512, 2048, 6
     attn, ffn, norm = 4 * D * D + 4 * D, 2 * D * F + F + D, 2 * D
     expected = vocab * D + N * (attn + ffn + 2 * norm) + N * (2 * attn + ffn + 3 * norm)
@@ -150,9 +151,10 @@ def test_bad_configs_and_inputs():
         Seq2SeqConfig(encoder_attention={"num_heads": 2})
     with pytest.raises(UnknownNameError, match="full"):
         Seq2SeqConfig(encoder_attention={"kind": "nope"})
-    with pytest.raises(ConfigError, match="one vocabulary"):
+    with pytest.raises(ConfigError, match="one vocabulary"):  # two tokenizers of equal size too
         TransformerSeq2Seq(
-            Seq2SeqConfig(d_model=8, num_heads=2), IOSpec(5, vocab_size=5, source_vocab_size=7)
+            Seq2SeqConfig(d_model=8, num_heads=2, share_embeddings=True),
+            IOSpec(5, vocab_size=5, source_vocab_size=5),
         )
     with pytest.raises(ConfigError, match="sequence-to-sequence"):
         TransformerSeq2Seq(Seq2SeqConfig(d_model=8, num_heads=2), IOSpec(5, vocab_size=5))
@@ -278,3 +280,16 @@ def test_label_smoothing_loss_formula():
     targets = batch.targets[batch.target_mask]
     smoothed = (1 - eps) * -logp.gather(1, targets[:, None])[:, 0] + eps * -logp.mean(-1)
     assert task.loss(logits, batch, label_smoothing=eps).item() == pytest.approx(smoothed.mean().item())
+
+
+def test_embeddings_are_shared_exactly_when_the_task_has_one_vocabulary():
+    config = Seq2SeqConfig(d_model=8, num_heads=2)  # share_embeddings unset: auto
+    one = TransformerSeq2Seq(config, IOSpec(5, vocab_size=5, source_vocab_size=5, shared_vocab=True))
+    two = TransformerSeq2Seq(config, IOSpec(5, vocab_size=5, source_vocab_size=7))  # G2P-like
+    assert one.src_embed.tokens is one.tgt_embed.tokens
+    assert two.src_embed.tokens is not two.tgt_embed.tokens and two.src_embed.tokens.num_embeddings == 7
+    off = TransformerSeq2Seq(
+        Seq2SeqConfig(d_model=8, num_heads=2, share_embeddings=False),
+        IOSpec(5, vocab_size=5, source_vocab_size=5, shared_vocab=True),
+    )
+    assert off.src_embed.tokens is not off.tgt_embed.tokens

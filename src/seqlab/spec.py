@@ -15,6 +15,8 @@ class IOSpec:
         output_dim: width of the model's per-step output (classes, vocabulary or regression targets).
         source_vocab_size: for sequence-to-sequence tasks, the vocabulary of the source sequence
             the decoder is conditioned on (the batch carries ``source`` and ``source_mask``).
+        shared_vocab: source and target are one vocabulary (one tokenizer), so an encoder-decoder
+            can share their embedding table.
         vocab: each input token as a plain word (``Tokenizer.words``: markers such as BPE's ``Ġ``
             removed), in id order, when the task has a tokenizer; entries may repeat or be ``''``.
             Subword, CharNgram and pretrained embeddings need them. Not compared.
@@ -24,6 +26,7 @@ class IOSpec:
     vocab_size: int | None = None
     input_dim: int | None = None
     source_vocab_size: int | None = None
+    shared_vocab: bool = False
     vocab: tuple[str, ...] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:

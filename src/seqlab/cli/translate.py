@@ -88,7 +88,6 @@ def load_translator(run: Path) -> Translator:
     from seqlab.config import load_file
     from seqlab.data import load_tokenizer
     from seqlab.models import build_model
-    from seqlab.spec import IOSpec
     from seqlab.tasks import TASKS
     from seqlab.tasks.pairs import PairEncoder
     from seqlab.training import ExperimentConfig, load_checkpoint
@@ -105,8 +104,7 @@ def load_translator(run: Path) -> Translator:
     encoder = PairEncoder(config.task.options, TASKS.get(config.task.name).default_dataset)
     encoder.source = load_tokenizer(run / "source_tokenizer.json")
     encoder.target = load_tokenizer(run / "target_tokenizer.json")
-    V, V_src = encoder.target.vocab_size, encoder.source.vocab_size
-    model = build_model(config.model, IOSpec(output_dim=V, vocab_size=V, source_vocab_size=V_src))
+    model = build_model(config.model, encoder.io())
     load_checkpoint(run / "checkpoint", model)
     return Translator(model, encoder)
 

@@ -71,15 +71,19 @@ def compatible_models(io: IOSpec) -> str:
     return f"token tasks train --model {sequence}; bert is for task mlm"
 
 
-def check_seq2seq_io(io: IOSpec, arch: str, share_embeddings: bool) -> None:
-    """An encoder-decoder needs token sources and targets (one vocabulary to share embeddings)."""
+def check_seq2seq_io(io: IOSpec, arch: str, share_embeddings: bool | None) -> bool:
+    """An encoder-decoder needs token sources and targets (one vocabulary to share embeddings).
+
+    Returns whether to share the source and target embeddings: ``share_embeddings``, or when it is
+    None, whether the task has one vocabulary (translation with a joint BPE: yes; G2P: no)."""
     if not io.is_seq2seq or io.vocab_size is None:
         raise ConfigError(
             f"{arch} needs a sequence-to-sequence task (token source and target); "
             "use arch 'sequence' for this task"
         )
-    if share_embeddings and io.source_vocab_size != io.vocab_size:
+    if share_embeddings and not io.shared_vocab:
         raise ConfigError(
-            f"share_embeddings needs one vocabulary, got source {io.source_vocab_size} "
-            f"and target {io.vocab_size} tokens"
+            f"share_embeddings needs one vocabulary, but this task's source ({io.source_vocab_size} "
+            f"tokens) and target ({io.vocab_size} tokens) have their own; leave it unset (auto) or false"
         )
+    return io.shared_vocab if share_embeddings is None else share_embeddings

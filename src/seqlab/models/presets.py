@@ -140,7 +140,6 @@ def transformer_base() -> dict[str, Any]:
         "activation": "relu",
         "norm_position": "post",
         "positional": "sinusoidal",
-        "share_embeddings": True,
         "tie_output": True,
     }
 

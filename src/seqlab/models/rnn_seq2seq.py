@@ -75,7 +75,8 @@ class RNNSeq2SeqConfig:
         attention_size: A, the hidden width of the ``bahdanau`` / ``luong-concat`` scores.
         input_feed: Luong's input feeding (õ_{t−1} into the cell); Luong attention only.
         dropout: on embeddings, between encoder layers and on õ_t.
-        share_embeddings: one embedding table for source and target (needs one vocabulary).
+        share_embeddings: one embedding table for source and target (needs one vocabulary);
+            None (default): share exactly when the task has one vocabulary.
         tie_output: W_out reuses the target embedding (needs embedding_size = hidden_size).
     """
 
@@ -89,7 +90,7 @@ class RNNSeq2SeqConfig:
     attention_size: int = 128
     input_feed: bool = False
     dropout: float = 0.1
-    share_embeddings: bool = True
+    share_embeddings: bool | None = None
     tie_output: bool = False
 
     def __post_init__(self) -> None:
@@ -149,11 +150,11 @@ class RNNSeq2Seq(nn.Module):
 
     def __init__(self, config: RNNSeq2SeqConfig, io: IOSpec) -> None:
         super().__init__()
-        check_seq2seq_io(io, "rnn-seq2seq", config.share_embeddings)
+        share = check_seq2seq_io(io, "rnn-seq2seq", config.share_embeddings)
         self.config, self.io = config, io
         c, E, H, M = config, config.embedding_size, config.hidden_size, config.memory_size
         self.tgt_embed = nn.Embedding(io.vocab_size, E)
-        self.src_embed = self.tgt_embed if c.share_embeddings else nn.Embedding(io.source_vocab_size, E)
+        self.src_embed = self.tgt_embed if share else nn.Embedding(io.source_vocab_size, E)
         self.dropout = nn.Dropout(c.dropout)
         rnn = LSTM if c.cell == "lstm" else GRU
         self.encoder = rnn(

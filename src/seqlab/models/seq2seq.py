@@ -36,13 +36,14 @@ class Seq2SeqConfig(TransformerConfig):
 
     Attributes:
         encoder_layers, decoder_layers: N of each stack.
-        share_embeddings: one embedding table for source and target (needs one vocabulary).
+        share_embeddings: one embedding table for source and target (needs one vocabulary);
+            None (default): share exactly when the task has one vocabulary.
         tie_output: the output projection reuses the target embedding (the paper shares both).
     """
 
     encoder_layers: int = 2
     decoder_layers: int = 2
-    share_embeddings: bool = True
+    share_embeddings: bool | None = None
     tie_output: bool = True
 
     def __post_init__(self) -> None:
@@ -67,13 +68,13 @@ class TransformerSeq2Seq(nn.Module):
 
     def __init__(self, config: Seq2SeqConfig, io: IOSpec) -> None:
         super().__init__()
-        check_seq2seq_io(io, "transformer-seq2seq", config.share_embeddings)
+        share = check_seq2seq_io(io, "transformer-seq2seq", config.share_embeddings)
         self.config, self.io = config, io
         c, D = config, config.d_model
         embed = {"positional": c.positional, "max_len": c.max_len, "dropout": c.dropout, "scaled": True}
         self.tgt_embed = TokenEmbedding(io.vocab_size, D, name="inputs", **embed)
         self.src_embed = TokenEmbedding(io.source_vocab_size, D, name="source", **embed)
-        if c.share_embeddings:
+        if share:
             self.src_embed.tokens = self.tgt_embed.tokens
         self.encoder = EncoderStack(c, c.encoder_layers)
         self.decoder = nn.ModuleList(

@@ -36,9 +36,9 @@ writes ``predictions.jsonl``: one row per decoded test pair (validation when the
 split): source, reference, hypothesis, correct.
 
 Models: ``--model seq2seq`` (Transformer) or ``--model rnn-seq2seq`` (RNN with attention). Both
-share source and target embeddings by default, which needs one vocabulary: ``shared_vocabulary``
-(the default for ``translation-en-es``: one joint BPE) gives one; with two tokenizers (G2P) pass
-``--set model.share_embeddings=false``.
+share source and target embeddings exactly when the task has one vocabulary
+(``shared_vocabulary``, the default for ``translation-en-es``: one joint BPE); G2P has two
+tokenizers, so its embeddings stay separate (``model.share_embeddings=true`` there is an error).
 """
 
 from __future__ import annotations
@@ -160,6 +160,13 @@ class PairEncoder:
         self.source = self._train(self.source_kind, sources)
         self.target = self._train(self.target_kind, train.targets)
 
+    def io(self) -> IOSpec:
+        """What a model of these (fitted or loaded) tokenizers reads and writes."""
+        V = self.target.vocab_size
+        return IOSpec(
+            output_dim=V, vocab_size=V, source_vocab_size=self.source.vocab_size, shared_vocab=self.shared
+        )
+
     def normalise(self, sources: Sequence[str]) -> list[str]:
         return [s.lower() for s in sources] if self.lowercase else list(sources)
 
@@ -244,11 +251,10 @@ class PairsTask(Task):
         self.lengths = {name: self._lengths(name) for name in self.data}  # (N,) source + target + 1
         self._order = torch.argsort(self.lengths["train"], stable=True)  # training pairs by length
         self._rank = torch.argsort(self._order)  # position of each training pair in _order
-        src, tgt = self.encoder.source, self.encoder.target
+        tgt = self.encoder.target
         self.pad, self.bos, self.eos = tgt.pad_id or 0, tgt.bos_id, tgt.eos_id
         self.primary_metric = "val_per" if self.encoder.metrics == "g2p" else "val_bleu"
-        V = tgt.vocab_size
-        self.io = IOSpec(output_dim=V, vocab_size=V, source_vocab_size=src.vocab_size)
+        self.io = self.encoder.io()
 
     def _load_splits(self) -> dict[str, TextPairs]:
         """{train, validation[, test]} from the table or the dataset; clear errors otherwise."""

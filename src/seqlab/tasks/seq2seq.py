@@ -51,7 +51,7 @@ class TransductionTask(LengthGeneralisationTask):
         S = self.config.num_symbols
         self.pad, self.bos, self.eos = S, S + 1, S + 2
         V = S + 3
-        self.io = IOSpec(output_dim=V, vocab_size=V, source_vocab_size=V)
+        self.io = IOSpec(output_dim=V, vocab_size=V, source_vocab_size=V, shared_vocab=True)
 
     def transform(self, symbols: Tensor, lengths: Tensor) -> Tensor:
         """symbols (B, S) with the first n of each row real -> targets (B, S), first n real."""
