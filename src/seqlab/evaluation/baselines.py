@@ -30,13 +30,21 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from seqlab.data.types import LabelledTexts
 from seqlab.errors import ConfigError
 from seqlab.tasks.classify import score_predictions
 
-__all__ = ["DEFAULT_CS", "classification_baselines", "majority_baseline", "ngram_logreg_baseline"]
+__all__ = [
+    "DEFAULT_CS",
+    "NgramLogreg",
+    "classification_baselines",
+    "fit_ngram_logreg",
+    "majority_baseline",
+    "ngram_logreg_baseline",
+]
 
 DEFAULT_CS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)  # the grid of C searched on validation
 TOKEN_PATTERN = r"(?u)\b\w+\b|[^\w\s]"  # words (one letter too) and single punctuation marks
@@ -76,27 +84,30 @@ def majority_baseline(splits: Mapping[str, Any]) -> dict[str, Any]:
     return {"label": parts["train"].label_names[label]} | _score(parts, lambda texts: [label] * len(texts))
 
 
-def ngram_logreg_baseline(
+@dataclass
+class NgramLogreg:
+    """A fitted TF-IDF n-gram logistic regression (:func:`fit_ngram_logreg`)."""
+
+    vectoriser: Any  # sklearn TfidfVectorizer, fitted on the training split
+    model: Any  # sklearn LogisticRegression with the C chosen on validation
+    C: float
+    val_by_C: dict[float, float]  # validation accuracy of every C tried
+
+    def predict(self, texts: Sequence[str]) -> list[int]:
+        """Label ids of ``texts`` (e.g. generated samples, for a conditioned LM's control accuracy)."""
+        texts = list(texts)
+        return self.model.predict(self.vectoriser.transform(texts)).tolist() if texts else []
+
+
+def fit_ngram_logreg(
     splits: Mapping[str, Any],
     *,
     ngram_range: tuple[int, int] = (1, 2),
     Cs: Sequence[float] = DEFAULT_CS,
     lowercase: bool = True,
     min_df: int = 1,
-) -> dict[str, Any]:
-    """TF-IDF word n-grams + logistic regression, ``C`` chosen on the validation split.
-
-    Args:
-        splits: ``{"train", "validation"[, "test"]}`` of :class:`LabelledTexts`.
-        ngram_range: the smallest and largest n of the word n-grams (default uni- and bigrams).
-        Cs: the inverse regularisation strengths tried.
-        lowercase: lower-case before counting.
-        min_df: drop n-grams in fewer training texts than this.
-
-    Returns:
-        ``{"C": chosen, "features": n-gram vocabulary size, "val_by_C": {C: val_acc},
-        "val_acc", "val_f1", ..., "test_acc", ...}``.
-    """
+) -> NgramLogreg:
+    """Fit the classifier of :func:`ngram_logreg_baseline` (same arguments) and return it."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
 
@@ -122,9 +133,34 @@ def ngram_logreg_baseline(
         if best is None or acc > by_c[best[0]]:
             best = (c, model)
     c, model = best
+    return NgramLogreg(vectoriser, model, c, by_c)
+
+
+def ngram_logreg_baseline(
+    splits: Mapping[str, Any],
+    *,
+    ngram_range: tuple[int, int] = (1, 2),
+    Cs: Sequence[float] = DEFAULT_CS,
+    lowercase: bool = True,
+    min_df: int = 1,
+) -> dict[str, Any]:
+    """TF-IDF word n-grams + logistic regression, ``C`` chosen on the validation split.
+
+    Args:
+        splits: ``{"train", "validation"[, "test"]}`` of :class:`LabelledTexts`.
+        ngram_range: the smallest and largest n of the word n-grams (default uni- and bigrams).
+        Cs: the inverse regularisation strengths tried.
+        lowercase: lower-case before counting.
+        min_df: drop n-grams in fewer training texts than this.
+
+    Returns:
+        ``{"C": chosen, "features": n-gram vocabulary size, "val_by_C": {C: val_acc},
+        "val_acc", "val_f1", ..., "test_acc", ...}``.
+    """
+    fit = fit_ngram_logreg(splits, ngram_range=ngram_range, Cs=Cs, lowercase=lowercase, min_df=min_df)
     # 3. score the chosen model on validation and test
-    metrics = _score(parts, lambda texts: model.predict(vectoriser.transform(texts)).tolist())
-    return {"C": c, "features": len(vectoriser.vocabulary_), "val_by_C": by_c} | metrics
+    metrics = _score(_check_splits(splits), fit.predict)
+    return {"C": fit.C, "features": len(fit.vectoriser.vocabulary_), "val_by_C": fit.val_by_C} | metrics
 
 
 def classification_baselines(splits: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
