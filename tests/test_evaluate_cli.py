@@ -50,3 +50,19 @@ def test_evaluate_bad_input(run, tmp_path, capsys):
     assert "not a run directory" in capsys.readouterr().err
     assert main(["evaluate", str(run), "--checkpoint", "step-9"]) == 2
     assert "choose from: best" in capsys.readouterr().err
+
+
+def test_evaluate_plots_accuracy_by_length(run, tmp_path, capsys):
+    from matplotlib.image import imread
+
+    from seqlab.cli.evaluate import plot_accuracy_by_length
+
+    path = run / "accuracy_by_length.png"
+    path.unlink(missing_ok=True)
+    assert main(["evaluate", str(run), "--split", "test"]) == 0
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    pixels = imread(path)
+    assert pixels.shape[0] > 100 and pixels.std() > 0.01  # an image with something drawn
+    # validation metrics carry no per-length curve (only the mean), so no plot is made from them
+    assert plot_accuracy_by_length({"val_acc": 0.5}, None, tmp_path / "none.png", "t") is None
+    assert not (tmp_path / "none.png").exists()

@@ -3,7 +3,8 @@
 Rebuilds the run's task from its saved config (same data, same seeded splits), loads the final
 weights from ``RUN_DIR/checkpoint`` (or ``--checkpoint best|step-N`` from ``checkpoints/``),
 runs the task's own evaluation — the metrics the run reported, e.g. accuracy per test length
-for the length-generalisation tasks — and writes ``evaluation.json`` (atomically) plus, for
+for the length-generalisation tasks — and writes ``evaluation.json`` (atomically), a plot of
+accuracy against length (``accuracy_by_length.png``) when the metrics have one, plus, for
 tasks that keep them, the predictions for error analysis: into ``RUN_DIR`` for the final model,
 into ``RUN_DIR/evaluation-<checkpoint>/`` for ``--checkpoint``, so the final model's files are
 never replaced by another checkpoint's. Nothing is trained.
@@ -87,12 +88,34 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     out.mkdir(exist_ok=True)
     write_predictions(model, task, out, batch_size)  # for error analysis, where the task keeps them
     atomic_write_text(out / "evaluation.json", json.dumps(metrics, indent=2, default=str) + "\n")
+    plot_accuracy_by_length(metrics, task, out / "accuracy_by_length.png", f"{config.task.name}: {run.name}")
     if args.json:
         print(json.dumps(metrics, default=str))
     else:
         for key, value in metrics.items():
             print(f"{key:28s} {_show(value)}")
     return 0
+
+
+def plot_accuracy_by_length(metrics: dict[str, Any], task: Any, path: Path, title: str) -> Path | None:
+    """Accuracy against length, a line per split that reports it (``test_acc_by_length``, ...),
+    chance dashed where known; None (nothing written) when no metric is by length."""
+    from functools import partial
+
+    from seqlab.evaluation.plots import plot_by_length
+    from seqlab.evaluation.suite import chance_level
+    from seqlab.fileio import atomic_write
+
+    suffix = "_acc_by_length"
+    curves = {
+        key[: -len(suffix)]: {int(n): float(a) for n, a in value.items()}
+        for key, value in metrics.items()
+        if key.endswith(suffix) and isinstance(value, dict) and value
+    }
+    if not curves:
+        return None
+    atomic_write(path, partial(plot_by_length, curves, title=title, chance=chance_level(task)))
+    return path
 
 
 def _show(value: Any) -> str:
