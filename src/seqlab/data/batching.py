@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -200,3 +201,15 @@ def padding_fraction(lengths: Tensor, batches: Sequence[Tensor]) -> float:
     real = sum(int(lengths[b].sum()) for b in batches)
     slots = sum(padded_tokens(lengths, b) for b in batches)
     return 1.0 - real / slots if slots else 0.0
+
+
+def length_buckets(lengths: Tensor, num_buckets: int) -> tuple[Tensor, np.ndarray]:
+    """(indices sorted by length, bucket bounds [0, ..., N]): ≤ num_buckets near-equal buckets.
+
+    Example: lengths [5, 1, 3, 2], 2 buckets → order [1, 3, 2, 0], bounds [0, 2, 4] — the two
+    shortest sequences in one bucket, the two longest in the other.
+    """
+    order = torch.sort(lengths, stable=True).indices
+    N = len(order)
+    bounds = np.unique(np.linspace(0, N, min(num_buckets, N) + 1).round().astype(int))
+    return order, bounds

@@ -47,7 +47,7 @@ from torch import Tensor
 
 from seqlab.config import check_one_source, check_positive, check_split
 from seqlab.data import LabelledTexts, PreprocessConfig, Preprocessor, Tokenizer, train_tokenizer
-from seqlab.data.batching import bucket_batches, pad_sequences
+from seqlab.data.batching import bucket_batches, length_buckets, pad_sequences
 from seqlab.data.tokenizers import SUBWORD_KINDS
 from seqlab.errors import ConfigError
 from seqlab.fileio import atomic_write_text
@@ -203,7 +203,7 @@ class ClassifyTask(Task):
         self.data = {name: self.encoder.encode(t, normalised=True) for name, t in texts.items()}
         self.labels = {name: torch.tensor(part.labels, dtype=torch.long) for name, part in self.raw.items()}
         self.lengths = {name: torch.tensor([len(s) for s in seqs]) for name, seqs in self.data.items()}
-        self._buckets = _length_buckets(self.lengths["train"], self.num_buckets)
+        self._buckets = length_buckets(self.lengths["train"], self.num_buckets)
         V, C = self.tokenizer.vocab_size, len(self.label_names)
         self.io = IOSpec(output_dim=C, vocab_size=V, vocab=tuple(self.tokenizer.words))
 
@@ -338,14 +338,6 @@ class ClassifyTask(Task):
         report = error_report(rows, names, split, classification_report(y_true, y_pred, names))
         atomic_write_text(run_dir / "errors.json", json.dumps(report, indent=1) + "\n")
         atomic_write_text(run_dir / "errors.md", errors_markdown(report))
-
-
-def _length_buckets(lengths: Tensor, num_buckets: int) -> tuple[Tensor, np.ndarray]:
-    """(indices sorted by length, bucket bounds [0, ..., N]): ≤ num_buckets near-equal buckets."""
-    order = torch.sort(lengths, stable=True).indices
-    N = len(order)
-    bounds = np.unique(np.linspace(0, N, min(num_buckets, N) + 1).round().astype(int))
-    return order, bounds
 
 
 def error_report(rows: list[dict], names: list[str], split: str, report: dict) -> dict[str, Any]:

@@ -56,7 +56,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from seqlab.config import check_one_source, check_positive, check_split
-from seqlab.data.batching import bucket_batches, pad_sequences
+from seqlab.data.batching import bucket_batches, length_buckets, pad_sequences
 from seqlab.data.tagged import TaggedSentences, read_tagged
 from seqlab.data.tokenizers.base import SPECIAL_TOKENS, build_vocab
 from seqlab.data.tokenizers.vocab import WordTokenizer
@@ -66,7 +66,6 @@ from seqlab.metrics.classification import accuracy, classification_report, preci
 from seqlab.metrics.tagging import entity_f1
 from seqlab.spec import IOSpec
 from seqlab.tasks.base import IGNORE, TASKS, Batch, Predict, Task
-from seqlab.tasks.classify import _length_buckets  # the length buckets classify batches by
 
 __all__ = ["TagConfig", "TagTask", "is_bio", "make_batch", "score_tags"]
 
@@ -182,7 +181,7 @@ class TagTask(Task):
         self.tokenizer = WordTokenizer(words, SPECIAL_TOKENS, pattern=r"\S+", lowercase=c.lowercase)
         self.pieces = {name: self._pieces(part) for name, part in self.raw.items()}
         self.lengths = {name: torch.tensor([len(w) for w, _ in p]) for name, p in self.pieces.items()}
-        self._buckets = _length_buckets(self.lengths["train"], self.num_buckets)
+        self._buckets = length_buckets(self.lengths["train"], self.num_buckets)
         train = self.raw["train"]
         from seqlab.evaluation.tag_baselines import MostFrequentTag  # here: evaluation imports tasks
 

@@ -29,7 +29,7 @@ __all__ = ["BUILTIN_DIR", "DATASETS", "DataCard", "Dataset", "load_dataset", "re
 
 BUILTIN_DIR = Path(__file__).resolve().parent.parent / "builtin"
 
-Kind = Literal["text", "labelled-text", "pairs", "series", "anomaly"]
+Kind = Literal["text", "labelled-text", "pairs", "tagged", "series", "anomaly"]
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,7 @@ class WebPunctuation(Dataset):
 
     card = DataCard(
         name="web-punctuation",
-        kind="tagged",  # type: ignore[arg-type]  # (Kind in datasets/base.py lacks "tagged")
+        kind="tagged",
         summary=(
             "Punctuation restoration on the World English Bible: lower-cased words tagged "
             "O / COMMA / PERIOD / QUESTION (the mark before each word), 31,067 verses"
