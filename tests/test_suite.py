@@ -210,3 +210,73 @@ def test_moving_average_and_plot(tmp_path):
     assert moving_average([1, 2], 1) == [1.0, 2.0]
     path = plot_by_length({"a": {41: 1.0, 43: 0.5, 42: 0.75}}, tmp_path / "p" / "x.png", "t", chance=0.5)
     assert path.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_run_held_by_another_process_is_refused(suite_dir):
+    import fcntl
+
+    run = suite_dir / "runs" / "parity" / "lstm" / "seed-0"
+    (run / "final_metrics.json").rename(run / "final_metrics.json.aside")  # unfinished: would resume
+    try:
+        with open(run / ".suite.lock", "a") as held:  # as a trainer left by a killed suite holds it
+            fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            with pytest.raises(ConfigError, match="parity/lstm/seed-0 are being trained by another process"):
+                run_suite(tiny_suite(), suite_dir)
+    finally:
+        (run / "final_metrics.json.aside").rename(run / "final_metrics.json")
+
+
+def _lock_free(path) -> bool:
+    import fcntl
+
+    with open(path, "a") as probe:
+        try:
+            fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+    return True
+
+
+@pytest.mark.slow
+def test_sigkill_of_the_suite_then_rerun_finishes_without_redoing_work(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "killed"
+    run = out / "runs" / "parity" / "lstm" / "seed-0"
+    sets = [*TINY, "train.steps=600", "train.checkpoint_every=50"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "seqlab",
+        "suite",
+        "--tasks",
+        "parity",
+        "--models",
+        "lstm",
+        "--out",
+        str(out),
+    ]
+    suite = subprocess.Popen(cmd + [a for s in sets for a in ("--set", s)], start_new_session=True)
+    deadline = time.monotonic() + 120
+    while not (run / "checkpoints" / "step-00000100").is_dir():
+        assert time.monotonic() < deadline and suite.poll() is None
+        time.sleep(0.05)
+    os.kill(suite.pid, signal.SIGKILL)  # the suite dies; its trainer goes on, holding the lock
+    suite.wait()
+    again = Suite(["parity"], ["lstm"], [0], long_range_suite().overrides + sets)
+    with pytest.raises(ConfigError, match="being trained by another process"):
+        run_suite(again, out)
+    os.killpg(suite.pid, signal.SIGKILL)  # now the trainer too; wait until its lock is released
+    while not _lock_free(run / ".suite.lock"):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    lines: list[str] = []
+    result = run_suite(again, out, report=lines.append)
+    assert result.counts == {"trained": 0, "resumed": 1, "skipped": 0, "failed": 0}
+    resumed_from = int(lines[0].rsplit(" ", 1)[1].rstrip(")"))
+    assert resumed_from >= 100
+    assert json.loads((run / "final_metrics.json").read_text())["step"] == 600

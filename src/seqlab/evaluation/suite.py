@@ -293,7 +293,7 @@ def run_suite(
     _lock_all([j for j in plans if j.action != "skip"])
     atomic_write_text(out / "suite.json", json.dumps(suite.to_dict(), indent=2) + "\n")
     threads = max(1, (cores or len(os.sched_getaffinity(0))) // jobs)
-    runner = _Runner(out, suite.metric, len(plans), report)
+    runner = _Runner(out, suite.metric, [j.spec.key for j in plans], report)
     for i, job in enumerate(j for j in plans if j.action == "skip"):
         runner.add(job, _record(job, suite.metric, "skipped", 0.0, None))
         report(f"[{i + 1}/{len(plans)}] {job.spec.key}: finished earlier, skipped")
@@ -322,19 +322,19 @@ def _lock_all(jobs: list[Job]) -> None:
 
 
 class _Runner:
-    """Runs jobs in a thread pool (one subprocess each) and rewrites ``results.jsonl`` as they end."""
+    """Runs jobs in a thread pool (one subprocess each) and rewrites ``results.jsonl`` as they end
+    (the runs done so far, in the suite's order)."""
 
-    def __init__(self, out: Path, metric: str, total: int, report: Callable[[str], None]) -> None:
-        self.out, self.metric, self.total, self.report = out, metric, total, report
+    def __init__(self, out: Path, metric: str, keys: list[str], report: Callable[[str], None]) -> None:
+        self.out, self.metric, self.keys, self.report = out, metric, keys, report
+        self.total = len(keys)
         self.records: dict[str, dict[str, Any]] = {}
-        self.order: list[str] = []
         self.procs: set[subprocess.Popen] = set()
         self.start = time.perf_counter()
 
     def add(self, job: Job, record: dict[str, Any]) -> None:
-        self.order.append(job.spec.key)
         self.records[job.spec.key] = record
-        lines = "".join(json.dumps(self.records[k]) + "\n" for k in self.order)
+        lines = "".join(json.dumps(self.records[k]) + "\n" for k in self.keys if k in self.records)
         atomic_write_text(self.out / "results.jsonl", lines)
 
     def run(self, todo: list[Job], threads: int, jobs: int) -> None:
