@@ -100,7 +100,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Continue a prompt with a trained language model's run directory.",
     )
     p.add_argument("run_dir", type=Path)
-    p.add_argument("--prompt", default="\n", help="text to continue (default: a newline)")
+    p.add_argument(
+        "--prompt", default=None, help="text to continue (default: a newline; after --label: nothing)"
+    )
+    p.add_argument("--label", default=None, help="condlm runs: the label to condition on, e.g. positive")
     p.add_argument("--max-new-tokens", type=int, default=200)
     p.add_argument("--temperature", type=float, default=1.0, help="0 = greedy (deterministic)")
     p.add_argument("--top-k", type=int, default=None)
@@ -112,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_generate)
 
-    from seqlab.cli import classify, evaluate, gradients, series, translate
+    from seqlab.cli import baseline, classify, evaluate, gradients, series, suite, translate
     from seqlab.cli.data import add_data_parser
 
     evaluate.add_parser(sub, common)
@@ -120,6 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
     classify.add_parser(sub, common)
     translate.add_parser(sub, common)
     series.add_parser(sub, common)
+    suite.add_parser(sub, common)
+    baseline.add_parser(sub, common)
     add_data_parser(sub, common)
     return parser
 
@@ -251,12 +256,20 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if not tokenizer_path.is_file():
         raise RunDirError(f"{run} has no tokenizer.json: task {config.task.name!r} is not a language model")
     tokenizer = load_tokenizer(tokenizer_path)
-    V = tokenizer.vocab_size
-    model = SequenceModel(config.model, IOSpec(output_dim=V, vocab_size=V, vocab=tuple(tokenizer.words)))
+    vocab, decode, ids = tuple(tokenizer.words), tokenizer.decode, None
+    if args.label is not None or config.task.name == "condlm":  # [LABEL_k] + prompt
+        from seqlab.tasks.condlm import generation_prompt
+
+        control, ids = generation_prompt(run, config.task, tokenizer, args.label, args.prompt)
+        vocab, decode = control.words, control.decode
+    V = len(vocab)
+    model = SequenceModel(config.model, IOSpec(output_dim=V, vocab_size=V, vocab=vocab))
     load_checkpoint(run / "checkpoint", model)
-    if not args.prompt:
-        raise ConfigError("--prompt must not be empty")
-    prompt = torch.tensor([tokenizer.encode(args.prompt)])
+    if ids is None:
+        if args.prompt == "":
+            raise ConfigError("--prompt must not be empty")
+        ids = tokenizer.encode("\n" if args.prompt is None else args.prompt)
+    prompt = torch.tensor([ids])
     if args.beam:
         from seqlab.models.decoding import lm_beam_search
 
@@ -272,7 +285,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
             generator,
             args.repetition_penalty,
         )
-    print(tokenizer.decode(out[0].tolist()))
+    print(decode(out[0].tolist()))
     return 0
 
 

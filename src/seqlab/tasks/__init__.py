@@ -8,6 +8,7 @@ from seqlab.tasks import (  # noqa: F401  (registration)
     chomsky_regular,
     chomsky_sensitive,
     classify,
+    condlm,
     copy,
     echo,
     forecast,
@@ -16,6 +17,7 @@ from seqlab.tasks import (  # noqa: F401  (registration)
     parity,
     recall,
     seq2seq,
+    tag,
 )
 from seqlab.tasks.base import IGNORE, TASKS, Batch, Task, build_task
 
