@@ -13,6 +13,7 @@ resumes interrupted ones.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
 from pathlib import Path
@@ -67,6 +68,8 @@ def cmd_suite(args: argparse.Namespace) -> int:
     def check(spec: Any) -> None:  # every run's config resolves (bad --set keys fail before training)
         resolve_config(spec.task, spec.model, None, list(spec.overrides))
 
+    # `kill PID` (SIGTERM) unwinds like Ctrl-C: the runner stops its trainers (checkpoints stay)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     start = time.perf_counter()
     result = run_suite(suite, args.out, jobs=args.jobs, check=check, report=_say)
     counts = ", ".join(f"{n} {k}" for k, n in result.counts.items())

@@ -36,9 +36,10 @@ import logging
 import os
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -332,6 +333,7 @@ class _Runner:
         self.total = len(keys)
         self.records: dict[str, dict[str, Any]] = {}
         self.procs: set[subprocess.Popen] = set()
+        self.guard, self.stopping = threading.Lock(), False
         self.start = time.perf_counter()
 
     def add(self, job: Job, record: dict[str, Any]) -> None:
@@ -341,10 +343,10 @@ class _Runner:
 
     def run(self, todo: list[Job], threads: int, jobs: int) -> None:
         done, begin = len(self.records), time.perf_counter()
-        try:
-            with ThreadPoolExecutor(max_workers=jobs) as pool:
-                futures = [pool.submit(self._execute, job, threads) for job in todo]
-                for n, future in enumerate(as_completed(futures), start=1):
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            futures = [pool.submit(self._execute, job, threads) for job in todo]
+            try:
+                for n, future in enumerate(_as_completed(futures), start=1):
                     job, record = future.result()
                     self.add(job, record)
                     elapsed = time.perf_counter() - begin
@@ -356,10 +358,13 @@ class _Runner:
                         f"{record['run_wall_s']:.0f} s ({shown}) · elapsed {_clock(elapsed)}, "
                         f"ETA {_clock(eta)}"
                     )
-        except BaseException:  # Ctrl-C, or a bug: stop the trainers (their checkpoints stay)
-            for proc in list(self.procs):
-                proc.terminate()
-            raise
+            except BaseException:  # Ctrl-C, SIGTERM or a bug: stop the trainers (checkpoints stay)
+                pool.shutdown(wait=False, cancel_futures=True)
+                with self.guard:
+                    self.stopping = True
+                    for proc in self.procs:
+                        proc.terminate()
+                raise
 
     def _execute(self, job: Job, threads: int) -> tuple[Job, dict[str, Any]]:
         spec, run_dir = job.spec, job.run_dir
@@ -374,12 +379,14 @@ class _Runner:
         try:
             with open(run_dir / LOG_FILE, "ab") as logfile:
                 cmd = train_command(spec, run_dir, job.action, threads)
-                proc = subprocess.Popen(
-                    cmd, stdout=logfile, stderr=subprocess.STDOUT, env=env, pass_fds=(job.lock.fileno(),)
-                )
-                self.procs.add(proc)
+                with self.guard:  # no new trainer once the suite is stopping
+                    if self.stopping:
+                        raise RuntimeError(f"{spec.key}: not started, the suite is stopping")
+                    proc = subprocess.Popen(
+                        cmd, stdout=logfile, stderr=subprocess.STDOUT, env=env, pass_fds=(job.lock.fileno(),)
+                    )
+                    self.procs.add(proc)
                 code = proc.wait()
-                self.procs.discard(proc)
         finally:
             job.lock.close()
         wall = time.perf_counter() - clock
@@ -389,6 +396,15 @@ class _Runner:
         error = None if code == 0 else _last_error(run_dir / LOG_FILE, code)
         action = "resumed" if job.action == "resume" else "trained"
         return job, _record(job, self.metric, action, wall, error)
+
+
+def _as_completed(futures: list[Future]) -> Iterator[Future]:
+    """Futures as they finish, waking every second: a signal (Ctrl-C, SIGTERM) may be delivered
+    to another thread, and the main thread runs Python's handler only once it wakes up."""
+    pending = set(futures)
+    while pending:
+        finished, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
+        yield from finished
 
 
 def _record(job: Job, metric: str, action: str, wall: float, error: str | None) -> dict[str, Any]:
