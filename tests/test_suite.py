@@ -280,3 +280,72 @@ def test_sigkill_of_the_suite_then_rerun_finishes_without_redoing_work(tmp_path)
     resumed_from = int(lines[0].rsplit(" ", 1)[1].rstrip(")"))
     assert resumed_from >= 100
     assert json.loads((run / "final_metrics.json").read_text())["step"] == 600
+
+
+def _finished_run(out, spec):
+    """A fake finished run of ``spec`` under ``out`` (config, final metrics, the suite's record)."""
+    run = out / spec.path
+    run.mkdir(parents=True)
+    (run / "config.yaml").write_text("task: {}\n")
+    (run / "final_metrics.json").write_text(json.dumps({"test_acc": 0.5, "step": 2}))
+    info = {"task": spec.task, "model": spec.model, "seed": spec.seed, "overrides": list(spec.overrides)}
+    (run / "suite-run.json").write_text(json.dumps(info | {"wall_s": 1.0}))
+    return run
+
+
+def _failing_trainer(monkeypatch, output: str):
+    """Every trainer the suite starts prints ``output`` and exits with status 1 (as a crash would)."""
+    import sys
+
+    import seqlab.evaluation.suite as suite_module
+
+    code = f"import sys; print({output!r}); sys.exit(1)"
+    monkeypatch.setattr(suite_module, "train_command", lambda *args: [sys.executable, "-c", code])
+
+
+def test_a_failed_resume_leaves_no_stale_final_metrics_to_skip_on(tmp_path, monkeypatch):
+    # a finished 2-step run; the suite asks for 4 steps -> resume; the resume dies -> the next
+    # re-run must resume again, not skip the run with the 2-step run's metrics
+    old = Suite(["parity"], ["lstm"], [0], ["train.steps=2"])
+    run = _finished_run(tmp_path, old.specs()[0])
+    longer = Suite(["parity"], ["lstm"], [0], ["train.steps=4"])
+    _failing_trainer(monkeypatch, "killed")
+    result = run_suite(longer, tmp_path, cores=1, report=lambda line: None)
+    assert result.counts == {"trained": 0, "resumed": 1, "skipped": 0, "failed": 1}
+    assert not (run / "final_metrics.json").exists()
+    again = run_suite(longer, tmp_path, cores=1, report=lambda line: None)
+    assert again.counts["skipped"] == 0 and again.counts["failed"] == 1
+    assert read_results(tmp_path)[0]["value"] is None
+
+
+def test_a_failure_reports_its_own_error_not_an_earlier_runs(tmp_path, monkeypatch):
+    spec = Suite(["parity"], ["lstm"], [0], ["train.steps=2"]).specs()[0]
+    run = _finished_run(tmp_path, spec)
+    (run / "final_metrics.json").unlink()  # interrupted: resumed
+    (run / "train.log").write_text("error: an old failure, since fixed\n")
+    _failing_trainer(monkeypatch, "Killed")
+    run_suite(Suite(["parity"], ["lstm"], [0], ["train.steps=2"]), tmp_path, cores=1, report=print)
+    assert read_results(tmp_path)[0]["error"] == "exit status 1: Killed"
+
+
+def test_the_report_builds_each_task_once(tmp_path, monkeypatch):
+    import seqlab.evaluation.suite as suite_module
+    from seqlab.evaluation.suite import write_report
+    from seqlab.tasks import build_task
+
+    built: list[str] = []
+
+    def run_task(run_dir):
+        built.append(str(run_dir))
+        return build_task("parity", {})
+
+    monkeypatch.setattr(suite_module, "_run_task", run_task)
+    suite = Suite(["parity"], ["lstm", "gru"], [0, 1])
+    records = [
+        {"task": "parity", "model": m, "seed": s, "run_dir": f"runs/parity/{m}/seed-{s}", "status": "ok",
+         "value": 0.5, "metrics": {"test_acc": 0.5}, "error": None}
+        for m in suite.models for s in suite.seeds
+    ]  # fmt: skip
+    write_report(tmp_path, records, suite)
+    assert len(built) == 1
+    assert "| parity |  | 50.0 | 50.0 / 50.0 | 50.0 / 50.0 |" in (tmp_path / "table.md").read_text()

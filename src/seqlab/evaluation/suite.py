@@ -373,11 +373,15 @@ class _Runner:
         where = f" from step {max(steps)}" if job.action == "resume" and steps else ""
         self.report(f"start {spec.key} ({'resume' if job.action == 'resume' else 'train'}{where})")
         info = {"task": spec.task, "model": spec.model, "seed": spec.seed, "overrides": list(spec.overrides)}
+        # the old settings' final metrics go before the new settings are recorded: a resume that
+        # dies must not leave them looking like this run's (plan would then skip it)
+        (run_dir / "final_metrics.json").unlink(missing_ok=True)
         atomic_write_text(run_dir / SPEC_FILE, json.dumps(info | {"wall_s": saved.get("wall_s", 0.0)}) + "\n")
         env = os.environ | {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
         clock = time.perf_counter()
         try:
             with open(run_dir / LOG_FILE, "ab") as logfile:
+                log_start = logfile.tell()  # the log is appended to: this invocation's part starts here
                 cmd = train_command(spec, run_dir, job.action, threads)
                 with self.guard:  # no new trainer once the suite is stopping
                     if self.stopping:
@@ -393,7 +397,7 @@ class _Runner:
         atomic_write_text(
             run_dir / SPEC_FILE, json.dumps(info | {"wall_s": saved.get("wall_s", 0.0) + wall}) + "\n"
         )
-        error = None if code == 0 else _last_error(run_dir / LOG_FILE, code)
+        error = None if code == 0 else _last_error(run_dir / LOG_FILE, code, log_start)
         action = "resumed" if job.action == "resume" else "trained"
         return job, _record(job, self.metric, action, wall, error)
 
@@ -436,8 +440,12 @@ def _checkpoint_steps(run_dir: Path) -> list[int]:
     return [int(p.name[5:]) for p in names if p.name.startswith("step-") and p.name[5:].isdigit()]
 
 
-def _last_error(path: Path, code: int) -> str:
-    lines = [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
+def _last_error(path: Path, code: int, start: int = 0) -> str:
+    """The last ``error:`` line (else the last line) that the trainer wrote from byte ``start`` on."""
+    with open(path, "rb") as file:
+        file.seek(start)
+        text = file.read().decode(errors="replace")
+    lines = [line for line in text.splitlines() if line.strip()]
     errors = [line for line in lines if line.startswith("error:")]
     tail = errors[-1] if errors else (lines[-1] if lines else "(no output)")
     return f"exit status {code}: {tail}"
@@ -463,7 +471,10 @@ def write_report(out: Path, records: list[dict[str, Any]], suite: Suite) -> list
     from seqlab.evaluation.plots import plot_by_length
     from seqlab.fileio import atomic_write
 
-    tasks = {r["task"]: _run_task(out / r["run_dir"]) for r in records if r["status"] == "ok"}
+    tasks: dict[str, Any] = {}  # one finished run's task per task name (a real-data task takes seconds)
+    for r in records:
+        if r["status"] == "ok" and r["task"] not in tasks:
+            tasks[r["task"]] = _run_task(out / r["run_dir"])
     chance = {name: chance_level(task) for name, task in tasks.items()}
     paths = [out / "table.md"]
     atomic_write_text(
