@@ -227,6 +227,13 @@ def test_a_user_file_is_split_by_seed(tmp_path):
     task = build_task("tag", {"file": _write(tmp_path / "d.tsv", text), "seed": 1, "lowercase": True})
     assert [len(task.raw[s]) for s in ("train", "validation", "test")] == [40, 5, 5]
     assert task.raw["train"].tokens[0][0].startswith("w") and task.tag_names == ["O", "T0", "T1", "T2"]
+    first = {s: {words[0] for words in task.raw[s].tokens} for s in task.raw}  # each sentence's w<i>
+    assert set.union(*first.values()) == {f"w{i}" for i in range(50)}  # every sentence, in one split
+    assert sum(map(len, first.values())) == 50
+    again = build_task("tag", {"file": str(tmp_path / "d.tsv"), "seed": 1, "lowercase": True})
+    other = build_task("tag", {"file": str(tmp_path / "d.tsv"), "seed": 2, "lowercase": True})
+    assert again.raw["test"].tokens == task.raw["test"].tokens  # the seed decides the split ...
+    assert other.raw["test"].tokens != task.raw["test"].tokens  # ... and another seed cuts it otherwise
 
 
 # -- the built-in dataset and a run ----------------------------------------------------------------
