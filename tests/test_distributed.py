@@ -153,3 +153,13 @@ def test_two_processes_equal_one_on_charlm_and_resume_under_torchrun(tmp_path):
     (resume,) = [r for r in records(distributed) if r.get("event") == "resume"]
     assert resume["step"] == 6 and Path(resume["checkpoint"]).name == "step-00000006"
     assert json.loads((distributed / "final_metrics.json").read_text())["step"] == 8
+
+
+def test_a_time_budget_ends_every_rank_at_the_same_step(tmp_path):
+    # each rank times its own steps; unsynchronised, one rank would stop while the other waits in
+    # the gradient all-reduce of one more step (a hang), and their schedules would drift apart
+    args = [*PARITY, "--set", "train.steps=100000", "--set", "train.time_budget=1.0", "--out", str(tmp_path)]
+    torchrun(args)
+    final = json.loads((tmp_path / "final_metrics.json").read_text())
+    assert final["out_of_time"] and 0 < final["step"] < 100000
+    assert [r["step"] for r in records(tmp_path) if "loss" in r][-1] == final["step"]

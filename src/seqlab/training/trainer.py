@@ -216,8 +216,11 @@ class Trainer:
                 callback(self)
             record = self._update()
             self.step += 1
-            now = time.perf_counter()
-            self.counters["train_time"] += now - clock
+            self.counters["train_time"] += time.perf_counter() - clock
+            if tc.time_budget and self.dist.active:  # one clock for all ranks: same schedule, same last step
+                self.counters["train_time"] = (
+                    dist.all_sum(self.counters["train_time"], self.dist, self.device) / self.dist.world
+                )
             if self.step % max(tc.log_every, 1) == 0 or not self._more_steps():
                 self.loggers.write(self._step_record(record), self.step)
             progress.update(self.step, record["loss"], self._tokens_per_s())
