@@ -236,6 +236,17 @@ def test_a_user_file_is_split_by_seed(tmp_path):
     assert other.raw["test"].tokens != task.raw["test"].tokens  # ... and another seed cuts it otherwise
 
 
+def test_a_sentence_repeated_in_a_user_file_lands_in_one_split_only(tmp_path):
+    # 30 distinct sentences, each written twice (tags may differ): split_indices alone would put
+    # copies of some sentence in train and test; the split must keep the first copy only
+    text = "".join(f"w{i}\tT{k}\nx\tO\n\n" for k in (0, 1) for i in range(30))
+    task = build_task("tag", {"file": _write(tmp_path / "d.tsv", text), "seed": 3})
+    sentences = {s: [" ".join(words) for words in task.raw[s].tokens] for s in task.raw}
+    assert sum(map(len, sentences.values())) == 30
+    assert len(set().union(*sentences.values())) == 30  # no sentence in two splits
+    assert all(tags[0] == "T0" for s in task.raw for tags in task.raw[s].tags)  # the first copy kept
+
+
 # -- the built-in dataset and a run ----------------------------------------------------------------
 
 

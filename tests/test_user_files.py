@@ -290,7 +290,7 @@ def test_split_items_drops_repeated_inputs(caplog):
     assert sorted(texts) == ["a", "b", "c", "d"]  # the first "a" (label 0) is the one kept
     labels = {t: y for p in parts.values() for t, y in zip(p.texts, p.labels)}
     assert labels["a"] == 0 and labels["b"] == 1
-    assert "dropped 2 examples repeating an earlier text" in caplog.text
+    assert "dropped 2 examples repeating an earlier input" in caplog.text
     assert sum(map(len, split_items(data, [0.5, 0.5], seed=0, dedupe=False).values())) == 6
     pairs = TextPairs(["hi", "hi", "yo"], ["hola", "buenas", "ey"])  # keyed on the source
     kept = split_items(pairs, [0.5, 0.5], seed=0)

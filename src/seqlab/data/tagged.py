@@ -51,6 +51,10 @@ class TaggedSentences:
     def __len__(self) -> int:
         return len(self.tokens)
 
+    def dedupe_keys(self) -> list[str]:
+        """What makes two sentences the same input (for ``split_items``): their words."""
+        return [" ".join(words) for words in self.tokens]
+
     def subset(self, index: Sequence[int]) -> TaggedSentences:
         return TaggedSentences([self.tokens[i] for i in index], [self.tags[i] for i in index])
 

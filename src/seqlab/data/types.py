@@ -28,6 +28,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
+from typing import Any
 
 import numpy as np
 
@@ -83,6 +84,10 @@ class LabelledTexts:
     def __len__(self) -> int:
         return len(self.texts)
 
+    def dedupe_keys(self) -> list[str]:
+        """What makes two examples the same input (for :func:`split_items`): the text."""
+        return list(self.texts)
+
     def subset(self, indices: Sequence[int]) -> LabelledTexts:
         texts, labels = [self.texts[i] for i in indices], [self.labels[i] for i in indices]
         return LabelledTexts(texts, labels, self.label_names)
@@ -109,6 +114,10 @@ class TextPairs:
 
     def __len__(self) -> int:
         return len(self.sources)
+
+    def dedupe_keys(self) -> list[str]:
+        """What makes two examples the same input (for :func:`split_items`): the source."""
+        return list(self.sources)
 
     def subset(self, indices: Sequence[int]) -> TextPairs:
         return TextPairs([self.sources[i] for i in indices], [self.targets[i] for i in indices])
@@ -236,7 +245,7 @@ def split_indices(n: int, fractions: Sequence[float], seed: int) -> list[np.ndar
 
 
 def split_items(
-    data: LabelledTexts | TextPairs,
+    data: Any,
     fractions: Fractions = (0.8, 0.1, 0.1),
     seed: int = 0,
     *,
@@ -245,8 +254,9 @@ def split_items(
     """Shuffle the examples with ``seed`` and cut them into disjoint, non-empty splits.
 
     With ``dedupe`` (the default) an example whose key was seen before is dropped first, so the
-    same input never sits in train and test at once: the key is the text of
-    :class:`LabelledTexts` and the source of :class:`TextPairs`, case-folded and with runs of
+    same input never sits in train and test at once: the key is ``data.dedupe_keys()`` — the
+    text of :class:`LabelledTexts`, the source of :class:`TextPairs`, the words of a tagged
+    sentence (any container with ``dedupe_keys``, ``subset`` and ``len``) — case-folded and with runs of
     whitespace collapsed (so "Great film!" and "great  film!", which lower-casing tokenizers
     see alike, count as one), and the first occurrence (in
     file order) is kept, whatever the label or target of the later ones. How many were dropped
@@ -262,14 +272,11 @@ def split_items(
     keep = list(range(len(data)))
     if dedupe:
         first: dict[str, int] = {}
-        for i, key in enumerate(data.texts if isinstance(data, LabelledTexts) else data.sources):
+        for i, key in enumerate(data.dedupe_keys()):
             first.setdefault(" ".join(key.casefold().split()), i)
         keep = list(first.values())  # increasing: dicts keep insertion order
         if len(keep) < len(data):
-            what = "text" if isinstance(data, LabelledTexts) else "source"
-            log.warning(
-                "split_items: dropped %d examples repeating an earlier %s", len(data) - len(keep), what
-            )
+            log.warning("split_items: dropped %d examples repeating an earlier input", len(data) - len(keep))
     parts = split_indices(len(keep), values, seed)
     return {name: data.subset([keep[i] for i in part.tolist()]) for name, part in zip(names, parts)}
 

@@ -193,16 +193,14 @@ class TagTask(Task):
     def _load_splits(self) -> dict[str, TaggedSentences]:
         c = self.config
         if c.file:
-            from seqlab.data.types import split_indices
+            from seqlab.data.types import split_items
 
             read = lambda path: read_tagged(path, c.format, c.column)  # noqa: E731
             if c.validation_file:
                 files = {"train": c.file, "validation": c.validation_file, "test": c.test_file}
                 splits = {k: read(v) for k, v in files.items() if v}
             else:
-                data = read(c.file)
-                parts = split_indices(len(data), c.split, c.seed)
-                splits = dict(zip(("train", "validation", "test"), (data.subset(p) for p in parts)))
+                splits = split_items(read(c.file), c.split, c.seed)  # a repeated sentence stays in one split
         else:
             from seqlab.data.datasets import load_dataset
 
