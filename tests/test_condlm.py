@@ -229,6 +229,21 @@ def test_train_on_a_table_then_generate_with_a_label(tmp_path, capsys):
     assert "is a condlm run; choose a label from neg, pos" in capsys.readouterr().err
 
 
+def test_generation_never_emits_a_control_token():
+    from seqlab.models import ModelConfig, SequenceModel
+    from seqlab.spec import IOSpec
+
+    model = SequenceModel(ModelConfig(d_model=8, layer_types=["lstm"]), IOSpec(output_dim=10, vocab_size=10))
+    with torch.no_grad():
+        model.head.bias[8:] = 50.0  # ids 8, 9 (the "control tokens") dominate every step
+    prompt = torch.tensor([[8, 1, 2]])
+    free = model.generate(prompt, 20, 1.0, generator=torch.Generator().manual_seed(0))
+    assert set(free[0, 3:].tolist()) <= {8, 9}  # unrestricted, the model picks them
+    kept = model.generate(prompt, 20, 1.0, generator=torch.Generator().manual_seed(0), allowed=8)
+    assert kept[0, 3:].max() < 8  # allowed=8: only text tokens are drawn
+    assert model.generate(prompt, 5, 0.0, allowed=8)[0, 3:].max() < 8  # greedy too
+
+
 def test_label_on_a_run_that_is_not_conditioned_is_an_error(tmp_path, capsys):
     text = tmp_path / "t.txt"
     text.write_text("to be or not to be, that is the question.\n" * 20, encoding="utf-8")

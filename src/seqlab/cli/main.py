@@ -256,12 +256,16 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if not tokenizer_path.is_file():
         raise RunDirError(f"{run} has no tokenizer.json: task {config.task.name!r} is not a language model")
     tokenizer = load_tokenizer(tokenizer_path)
-    vocab, decode, ids = tuple(tokenizer.words), tokenizer.decode, None
+    vocab, decode, ids, allowed = tuple(tokenizer.words), tokenizer.decode, None, None
     if args.label is not None or config.task.name == "condlm":  # [LABEL_k] + prompt
         from seqlab.tasks.condlm import generation_prompt
 
         control, ids = generation_prompt(run, config.task, tokenizer, args.label, args.prompt)
-        vocab, decode = control.words, control.decode
+        vocab, decode, allowed = control.words, control.decode, control.V  # never emit [LABEL_k]
+        if args.beam:
+            raise ConfigError(
+                "--beam is not available for condlm runs (--label); sample or use --temperature 0"
+            )
     V = len(vocab)
     model = SequenceModel(config.model, IOSpec(output_dim=V, vocab_size=V, vocab=vocab))
     load_checkpoint(run / "checkpoint", model)
@@ -284,6 +288,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
             args.top_p,
             generator,
             args.repetition_penalty,
+            allowed,
         )
     print(decode(out[0].tolist()))
     return 0

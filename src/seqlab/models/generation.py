@@ -55,12 +55,15 @@ def generate(
     top_p: float | None = None,
     generator: torch.Generator | None = None,
     repetition: float = 1.0,
+    allowed: int | None = None,
 ) -> Tensor:
     """Sample ``max_new_tokens`` continuations of ``prompt``.
 
     ``temperature == 0`` is greedy decoding (argmax; deterministic). Otherwise tokens are drawn
     from ``softmax(logits / temperature)`` after top-k / top-p filtering, with ``generator``.
     ``repetition`` > 1 applies :func:`repetition_penalty` over the prompt and the output so far.
+    ``allowed``: only ids < allowed are drawn (a condlm's text tokens: its control tokens
+    ``[LABEL_k]`` sit after them and are never emitted); None = the whole vocabulary.
 
     Args:
         model: a :class:`~seqlab.models.sequence.SequenceModel` over tokens.
@@ -88,6 +91,8 @@ def generate(
         logits = logits[:, -1]
         out = [prompt]
         for i in range(max_new_tokens):
+            if allowed is not None:
+                logits = logits[:, :allowed]  # (B, allowed)
             if repetition != 1.0:  # the history is only gathered when the penalty is on
                 logits = repetition_penalty(logits, torch.cat(out, dim=1), repetition)
             if temperature == 0:

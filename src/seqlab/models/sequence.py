@@ -210,8 +210,11 @@ class SequenceModel(nn.Module):
         top_p: float | None = None,
         generator: torch.Generator | None = None,
         repetition: float = 1.0,
+        allowed: int | None = None,
     ) -> Tensor:
         """Continue ``prompt`` (B, T0); see :func:`seqlab.models.generation.generate`."""
         from seqlab.models.generation import generate
 
-        return generate(self, prompt, max_new_tokens, temperature, top_k, top_p, generator, repetition)
+        return generate(
+            self, prompt, max_new_tokens, temperature, top_k, top_p, generator, repetition, allowed
+        )
