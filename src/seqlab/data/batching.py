@@ -213,3 +213,21 @@ def length_buckets(lengths: Tensor, num_buckets: int) -> tuple[Tensor, np.ndarra
     N = len(order)
     bounds = np.unique(np.linspace(0, N, min(num_buckets, N) + 1).round().astype(int))
     return order, bounds
+
+
+def draw_from_a_bucket(
+    buckets: tuple[Tensor, np.ndarray], lengths: Tensor, max_tokens: int, generator: torch.Generator
+) -> Tensor:
+    """(B,) indices of one length-bucketed batch with ``B · (longest of the bucket) ≤ max_tokens``.
+
+    ``buckets`` = :func:`length_buckets` (order, bounds). 1. draw one item uniformly and take its
+    bucket k; 2. B = max_tokens // (longest item of bucket k); 3. draw B items uniformly from
+    bucket k. P(bucket k) = n_k / N and P(item | k) = 1 / n_k, so every item is drawn with
+    probability 1 / N — as uniform sampling would — while a batch pads only to its bucket's longest.
+    """
+    order, bounds = buckets
+    i = int(torch.randint(0, len(order), (1,), generator=generator))
+    k = int(np.searchsorted(bounds, i, side="right")) - 1  # bucket of the i-th shortest item
+    members = order[bounds[k] : bounds[k + 1]]
+    B = max_tokens // int(lengths[members].max())
+    return members[torch.randint(0, len(members), (B,), generator=generator)]

@@ -47,7 +47,7 @@ from torch import Tensor
 
 from seqlab.config import check_one_source, check_positive, check_split
 from seqlab.data import LabelledTexts, PreprocessConfig, Preprocessor, Tokenizer, train_tokenizer
-from seqlab.data.batching import bucket_batches, length_buckets, pad_sequences
+from seqlab.data.batching import bucket_batches, draw_from_a_bucket, length_buckets, pad_sequences
 from seqlab.data.tokenizers import SUBWORD_KINDS
 from seqlab.errors import ConfigError
 from seqlab.fileio import atomic_write_text
@@ -249,10 +249,9 @@ class ClassifyTask(Task):
         """A length-bucketed batch of at most ``max_tokens`` padded tokens (``B · T ≤ max_tokens``).
 
         The training texts, sorted by length, are cut into ``num_buckets`` buckets of (nearly)
-        equal size. 1. draw one text uniformly and take its bucket k; 2. B = max_tokens // (longest
-        text of bucket k); 3. draw B texts uniformly from bucket k. P(bucket k) = n_k / N and
-        P(text | k) = 1 / n_k, so every text is drawn with probability 1 / N, as in
-        :meth:`train_batch`; batches pad only to their bucket's longest text.
+        equal size and a batch is drawn from one bucket (:func:`~seqlab.data.batching.draw_from_a_bucket`):
+        every text is drawn with probability 1 / N, as in :meth:`train_batch`, and batches pad
+        only to their bucket's longest text.
 
         Example: the 8,453 movie-review sentences (word tokens + [CLS]) in 16 buckets of ~528,
         ``max_tokens=1024``: the bucket of 19–21 tokens gives B = 1024 // 21 = 48 sentences; the
@@ -260,12 +259,9 @@ class ClassifyTask(Task):
         ≈ 7 % of their token slots, against ≈ 49 % for :meth:`train_batch` with 32 sentences.
         """
         self.check_token_budget(max_tokens)
-        order, bounds = self._buckets
-        i = int(torch.randint(0, len(order), (1,), generator=generator))
-        k = int(np.searchsorted(bounds, i, side="right")) - 1  # bucket of the i-th shortest text
-        members = order[bounds[k] : bounds[k + 1]]
-        B = max_tokens // int(self.lengths["train"][members].max())
-        return self._batch("train", members[torch.randint(0, len(members), (B,), generator=generator)])
+        return self._batch(
+            "train", draw_from_a_bucket(self._buckets, self.lengths["train"], max_tokens, generator)
+        )
 
     # -- evaluation ------------------------------------------------------------------------------
 

@@ -56,7 +56,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from seqlab.config import check_one_source, check_positive, check_split
-from seqlab.data.batching import bucket_batches, length_buckets, pad_sequences
+from seqlab.data.batching import bucket_batches, draw_from_a_bucket, length_buckets, pad_sequences
 from seqlab.data.tagged import TaggedSentences, read_tagged
 from seqlab.data.tokenizers.base import SPECIAL_TOKENS, build_vocab
 from seqlab.data.tokenizers.vocab import WordTokenizer
@@ -252,12 +252,9 @@ class TagTask(Task):
         """A length-bucketed batch of ≤ ``max_tokens`` padded words, every piece equally likely
         (as :meth:`seqlab.tasks.classify.ClassifyTask.train_batch_tokens`)."""
         self.check_token_budget(max_tokens)
-        order, bounds = self._buckets
-        i = int(torch.randint(0, len(order), (1,), generator=generator))
-        k = int(np.searchsorted(bounds, i, side="right")) - 1
-        members = order[bounds[k] : bounds[k + 1]]
-        B = max_tokens // int(self.lengths["train"][members].max())
-        return self._batch("train", members[torch.randint(0, len(members), (B,), generator=generator)])
+        return self._batch(
+            "train", draw_from_a_bucket(self._buckets, self.lengths["train"], max_tokens, generator)
+        )
 
     # -- evaluation ------------------------------------------------------------------------------
 
