@@ -19,19 +19,7 @@ from seqlab.evaluation.baselines import classification_baselines, majority_basel
 from seqlab.tasks.base import IGNORE, build_task
 from seqlab.tasks.classify import ClassifyTask, make_batch
 from seqlab.training import ExperimentConfig, train
-
-POSITIVE = ["a great film", "wonderful and moving", "great acting , great story", "i loved it", "superb"]
-NEGATIVE = ["a dull film", "boring and far too long", "terrible acting", "i hated it", "awful , awful"]
-
-
-def _write_csv(path, n=120):
-    """A small, learnable table: positive texts say great/loved, negative ones dull/hated."""
-    rows = ["review,sentiment"]
-    for i in range(n):
-        text = (POSITIVE if i % 2 else NEGATIVE)[i % 5] + f" number {i}"
-        rows.append(f'"{text}",{"pos" if i % 2 else "neg"}')
-    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
-    return path
+from tables import write_sentiment_csv
 
 
 def _table_task(path, **options):
@@ -70,7 +58,7 @@ def test_the_label_is_scored_at_the_last_real_token_and_padding_is_masked():
 
 
 def test_task_batches_end_in_cls_are_truncated_and_bucketed(tmp_path):
-    task = _table_task(_write_csv(tmp_path / "r.csv"), max_len=4, min_frequency=1)
+    task = _table_task(write_sentiment_csv(tmp_path / "r.csv"), max_len=4, min_frequency=1)
     cls = task.tokenizer.cls_id
     g = torch.Generator().manual_seed(0)
     batch = task.train_batch(8, g)
@@ -93,7 +81,7 @@ def test_task_batches_end_in_cls_are_truncated_and_bucketed(tmp_path):
 
 
 def test_the_tokenizer_is_fitted_on_the_training_split_only(tmp_path):
-    path = _write_csv(tmp_path / "r.csv")
+    path = write_sentiment_csv(tmp_path / "r.csv")
     task = _table_task(path, min_frequency=1)
     train_words = {w for t in task.raw["train"].texts for w in t.lower().replace(",", " , ").split()}
     held_out_only = {w for s in ("validation", "test") for t in task.raw[s].texts for w in t.split()}
@@ -118,7 +106,7 @@ def test_config_errors():
 
 
 def test_metrics_equal_scikit_learn_and_predictions_are_written(tmp_path):
-    task = _table_task(_write_csv(tmp_path / "r.csv", n=200), min_frequency=1)
+    task = _table_task(write_sentiment_csv(tmp_path / "r.csv", n=200), min_frequency=1)
     weights = torch.randn(task.io.vocab_size, 2, generator=torch.Generator().manual_seed(1))
     predict = lambda b: weights[b.inputs] * b.mask[..., None]  # noqa: E731  (B, T, 2) fixed scores
     task.save(tmp_path)
@@ -184,7 +172,7 @@ def test_baselines_on_a_tiny_split():
 
 
 def test_train_a_small_lstm_on_a_user_csv_then_classify(tmp_path, capsys):
-    path = _write_csv(tmp_path / "reviews.csv")
+    path = write_sentiment_csv(tmp_path / "reviews.csv")
     run = tmp_path / "run"
     metrics = train(_config(path, run_steps=100), run, progress=False)
     assert metrics["val_acc"] >= 0.75 and "test_f1" in metrics

@@ -19,19 +19,7 @@ from seqlab.tasks.condlm import CondLMTask, LabelVocab, make_batch, sample, wron
 from seqlab.training import ExperimentConfig, load_checkpoint, train
 from seqlab.training.evaluation import Predictor
 from seqlab.training.rundir import load_run_config
-
-POSITIVE = ["a great film", "wonderful and moving", "great acting , great story", "i loved it", "superb"]
-NEGATIVE = ["a dull film", "boring and far too long", "terrible acting", "i hated it", "awful , awful"]
-
-
-def _write_csv(path, n=120):
-    """A small table: positive texts say great/loved, negative ones dull/hated."""
-    rows = ["review,sentiment"]
-    for i in range(n):
-        text = (POSITIVE if i % 2 else NEGATIVE)[i % 5] + f" number {i}"
-        rows.append(f'"{text}",{"pos" if i % 2 else "neg"}')
-    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
-    return path
+from tables import write_sentiment_csv
 
 
 def _table_options(path, **options):
@@ -61,7 +49,7 @@ def test_the_hand_worked_batch_of_the_docstring():
 
 
 def test_vocabulary_layout_and_training_batches(tmp_path):
-    task = CondLMTask(_table_options(_write_csv(tmp_path / "r.csv")))
+    task = CondLMTask(_table_options(write_sentiment_csv(tmp_path / "r.csv")))
     V, names = task.tokenizer.vocab_size, task.label_names
     assert names == ["neg", "pos"]
     assert task.io.vocab_size == task.io.output_dim == V + 2
@@ -114,7 +102,7 @@ def _eos_model(vocab: LabelVocab, boost_label: int, factor: float):
 
 
 def test_metrics_by_hand_on_a_fixed_model(tmp_path):
-    task = CondLMTask(_table_options(_write_csv(tmp_path / "r.csv"), control_samples=0))
+    task = CondLMTask(_table_options(write_sentiment_csv(tmp_path / "r.csv"), control_samples=0))
     M = task.io.vocab_size
     metrics = task.evaluate(_eos_model(task.vocab, boost_label=1, factor=3.0), batch_size=5)
     # by hand: L(0) = (n + 1) ln M; L(1) = n ln(M + 2) + ln((M + 2) / 3); chars: one per char + [EOS]
@@ -135,7 +123,7 @@ def test_metrics_by_hand_on_a_fixed_model(tmp_path):
 
 
 def test_a_model_that_ignores_the_label_gains_nothing(tmp_path):
-    task = CondLMTask(_table_options(_write_csv(tmp_path / "r.csv"), control_samples=0))
+    task = CondLMTask(_table_options(write_sentiment_csv(tmp_path / "r.csv"), control_samples=0))
     metrics = task.evaluate(_eos_model(task.vocab, boost_label=5, factor=3.0), batch_size=8)  # no such label
     assert metrics["val_cond_gain_bpc"] == pytest.approx(0.0, abs=1e-12)
     assert metrics["val_bpc"] == pytest.approx(math.log2(task.io.vocab_size))  # uniform: log2 M per char
@@ -157,7 +145,9 @@ def _writer(vocab: LabelVocab, texts: dict[int, str]):
 
 
 def test_control_accuracy_and_samples_on_fixed_writers(tmp_path):
-    task = CondLMTask(_table_options(_write_csv(tmp_path / "r.csv"), control_samples=3, sample_max_len=40))
+    task = CondLMTask(
+        _table_options(write_sentiment_csv(tmp_path / "r.csv"), control_samples=3, sample_max_len=40)
+    )
     obedient = _writer(task.vocab, {0: "a dull film , i hated it", 1: "a great film , i loved it"})
     metrics = task.evaluate(obedient, batch_size=16)
     assert metrics["control_acc"] == metrics["control_acc_pos"] == metrics["control_acc_neg"] == 1.0
@@ -205,7 +195,7 @@ def _train(tmp_path, task: dict, model: dict | None = None, steps: int = 30):
 
 
 def test_train_on_a_table_then_generate_with_a_label(tmp_path, capsys):
-    options = _table_options(_write_csv(tmp_path / "r.csv"), control_samples=2, sample_max_len=30)
+    options = _table_options(write_sentiment_csv(tmp_path / "r.csv"), control_samples=2, sample_max_len=30)
     run, metrics = _train(tmp_path, options, steps=40)
     assert {"val_bpc", "val_bpc_wrong", "val_cond_gain_bpc", "control_acc", "test_label_acc"} <= set(metrics)
     assert {"tokenizer.json", "labels.json", "samples.json", "samples.md"} <= {p.name for p in run.iterdir()}
@@ -276,7 +266,7 @@ def test_an_lstm_learns_to_use_the_label_on_a_learnable_table(tmp_path):
 
     Measured: val cond_gain_bpc 0.157 (bpc 0.994 true vs 1.151 wrong label), val label_acc 0.917.
     """
-    options = _table_options(_write_csv(tmp_path / "r.csv"), control_samples=4, sample_max_len=40)
+    options = _table_options(write_sentiment_csv(tmp_path / "r.csv"), control_samples=4, sample_max_len=40)
     _, metrics = _train(tmp_path, options, steps=150)
     assert metrics["val_cond_gain_bpc"] > 0.05 and metrics["test_cond_gain_bpc"] > 0.05
     assert metrics["val_label_acc"] > 0.75
