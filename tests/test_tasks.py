@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.nn.functional as F
 
 from seqlab.tasks import IGNORE, build_task
-from seqlab.tasks.adding import BASELINE_MSE
+from seqlab.tasks.adding import BASELINE_MSE, adding_batch
+from seqlab.tasks.copy import copy_batch
+from seqlab.tasks.parity import parity_batch
 
 
 def _oracle(batch, num_classes):
@@ -24,6 +27,20 @@ def test_parity_targets_and_padding():
         assert batch.targets[b, n - 1] == batch.inputs[b, :n].sum() % 2
         assert (batch.targets[b, : n - 1] == IGNORE).all() and (batch.targets[b, n:] == IGNORE).all()
         assert (batch.inputs[b, n:] == 0).all()
+
+
+def test_the_worked_examples_of_parity_copy_and_adding():
+    _ = IGNORE
+    b = parity_batch(torch.tensor([[1, 0, 1, 1], [1, 1, 1, 0]]), torch.tensor([4, 2]))
+    assert b.inputs.tolist() == [[1, 0, 1, 1], [1, 1, 0, 0]]
+    assert b.targets.tolist() == [[_, _, _, 1], [_, 0, _, _]]
+    b = copy_batch(torch.tensor([[2, 0, 5], [4, 7, 7]]), torch.tensor([3, 1]), sep=8, blank=9)
+    assert b.inputs.tolist() == [[2, 0, 5, 8, 9, 9, 9], [4, 8, 9, 0, 0, 0, 0]]
+    assert b.targets.tolist() == [[_, _, _, _, 2, 0, 5], [_, _, 4, _, _, _, _]]
+    assert b.target_mask.sum(1).tolist() == [3, 1] and b.lengths.tolist() == [7, 3]
+    b = adding_batch(torch.tensor([[0.3, 0.5, 0.2, 0.9]]), torch.tensor([1]), torch.tensor([2]))
+    assert b.inputs[0, :, 1].tolist() == [0, 1, 1, 0]
+    assert b.targets[0, -1, 0].item() == pytest.approx(0.7) and b.target_mask[0].tolist() == [0, 0, 0, 1]
 
 
 def test_parity_evaluation_oracle_and_chance():

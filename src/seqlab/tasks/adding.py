@@ -57,15 +57,7 @@ class AddingTask(Task):
         values = torch.rand(B, T, generator=generator)
         first = torch.randint(0, half, (B,), generator=generator)
         second = torch.randint(half, T, (B,), generator=generator)
-        markers = torch.zeros(B, T)
-        markers[torch.arange(B), first] = 1.0
-        markers[torch.arange(B), second] = 1.0
-        inputs = torch.stack([values, markers], dim=-1)  # (B, T, 2)
-        targets = torch.zeros(B, T, 1)
-        targets[:, -1, 0] = (values * markers).sum(dim=1)
-        target_mask = torch.zeros(B, T, dtype=torch.bool)
-        target_mask[:, -1] = True
-        return Batch(inputs, targets, target_mask)
+        return adding_batch(values, first, second)
 
     def train_batch(self, batch_size: int, generator: torch.Generator) -> Batch:
         return self.make_batch(batch_size, self.config.length, generator)
@@ -91,3 +83,24 @@ class AddingTask(Task):
             out[f"{prefix}_mse"] = float(err.pow(2).mean())
             out[f"{prefix}_acc"] = float((err.abs() < c.tolerance).float().mean())
         return out
+
+
+def adding_batch(values: Tensor, first: Tensor, second: Tensor) -> Batch:
+    """Values (B, T) with steps ``first`` (B,) and ``second`` (B,) marked, as a batch.
+
+    Example, T = 4, first = 1, second = 2::
+
+        u_t      0.3  0.5  0.2  0.9
+        m_t      0    1    1    0
+        target   ·    ·    ·    0.7       (0.5 + 0.2, read at the last step)
+    """
+    B, T = values.shape
+    markers = torch.zeros(B, T)
+    markers[torch.arange(B), first] = 1.0
+    markers[torch.arange(B), second] = 1.0
+    inputs = torch.stack([values, markers], dim=-1)  # (B, T, 2)
+    targets = torch.zeros(B, T, 1)
+    targets[:, -1, 0] = (values * markers).sum(dim=1)
+    target_mask = torch.zeros(B, T, dtype=torch.bool)
+    target_mask[:, -1] = True
+    return Batch(inputs, targets, target_mask)

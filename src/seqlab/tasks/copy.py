@@ -51,18 +51,30 @@ class CopyTask(LengthGeneralisationTask):
         return 2 * n + 1
 
     def make_batch(self, lengths: Tensor, generator: torch.Generator) -> Batch:
-        """Strings of lengths n (B,) laid out as ``x SEP blanks`` (length 2n+1), right-padded."""
-        B, n_max = len(lengths), int(lengths.max())
-        T = 2 * n_max + 1
-        total = 2 * lengths + 1
-        mask = lengths_mask(total, T)  # (B, T)
-        symbols = torch.randint(0, self.config.num_symbols, (B, n_max), generator=generator)
-        pos = torch.arange(T)[None, :]  # (1, T)
-        n = lengths[:, None]  # (B, 1)
-        is_src, is_out = pos < n, (pos > n) & (pos <= 2 * n)
-        src_idx = pos.clamp(max=n_max - 1).expand(B, T)
-        out_idx = (pos - n - 1).clamp(0, n_max - 1)
-        inputs = torch.where(is_src, symbols.gather(1, src_idx), torch.full_like(pos, self.blank))
-        inputs = torch.where(pos == n, torch.full_like(inputs, self.sep), inputs) * mask
-        targets = torch.where(is_out, symbols.gather(1, out_idx), torch.full_like(inputs, IGNORE))
-        return Batch(inputs, targets, is_out, mask, total)
+        """Random strings of lengths n (B,) laid out by :func:`copy_batch`."""
+        shape = (len(lengths), int(lengths.max()))
+        symbols = torch.randint(0, self.config.num_symbols, shape, generator=generator)  # (B, n_max)
+        return copy_batch(symbols, lengths, self.sep, self.blank)
+
+
+def copy_batch(symbols: Tensor, lengths: Tensor, sep: int, blank: int) -> Batch:
+    """Strings (B, n_max) of lengths n (B,) laid out as ``x SEP blanks`` (2n + 1 tokens), right-padded.
+
+    Example, 8 symbols (SEP = 8, ∅ = 9), lengths [3, 1], pads 0::
+
+        inputs   2 0 5 8 9 9 9 | 4 8 9 0 0 0 0
+        targets  · · · · 2 0 5 | · · 4 · · · ·     (scored: the blank positions)
+    """
+    B, n_max = symbols.shape
+    T = 2 * n_max + 1
+    total = 2 * lengths + 1
+    mask = lengths_mask(total, T)  # (B, T)
+    pos = torch.arange(T)[None, :]  # (1, T)
+    n = lengths[:, None]  # (B, 1)
+    is_src, is_out = pos < n, (pos > n) & (pos <= 2 * n)
+    src_idx = pos.clamp(max=n_max - 1).expand(B, T)
+    out_idx = (pos - n - 1).clamp(0, n_max - 1)
+    inputs = torch.where(is_src, symbols.gather(1, src_idx), torch.full_like(pos, blank))
+    inputs = torch.where(pos == n, torch.full_like(inputs, sep), inputs) * mask
+    targets = torch.where(is_out, symbols.gather(1, out_idx), torch.full_like(inputs, IGNORE))
+    return Batch(inputs, targets, is_out, mask, total)

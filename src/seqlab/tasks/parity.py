@@ -38,11 +38,21 @@ class ParityTask(LengthGeneralisationTask):
 
     def make_batch(self, lengths: Tensor, generator: torch.Generator) -> Batch:
         """Random bit strings of the given lengths (B,), padded to the longest."""
-        B, T = len(lengths), int(lengths.max())
-        mask = lengths_mask(lengths, T)  # (B, T)
-        bits = torch.randint(0, 2, (B, T), generator=generator) * mask  # pads are 0
-        last = lengths - 1
-        targets = torch.full((B, T), IGNORE, dtype=torch.long)
-        targets[torch.arange(B), last] = bits.sum(dim=1) % 2
-        target_mask = targets != IGNORE
-        return Batch(bits, targets, target_mask, mask, lengths)
+        bits = torch.randint(0, 2, (len(lengths), int(lengths.max())), generator=generator)
+        return parity_batch(bits, lengths)
+
+
+def parity_batch(bits: Tensor, lengths: Tensor) -> Batch:
+    """Bit strings (B, T) of the given lengths (B,) (bits past a length are padding) as a batch.
+
+    Example, lengths [4, 2]::
+
+        bits     1 0 1 1 | 1 1 · ·        (· = padding, set to 0)
+        targets  · · · 1 | · 0 · ·        (three ones: odd → 1; two ones: even → 0)
+    """
+    B, T = bits.shape
+    mask = lengths_mask(lengths, T)  # (B, T)
+    bits = bits * mask  # pads are 0
+    targets = torch.full((B, T), IGNORE, dtype=torch.long)
+    targets[torch.arange(B), lengths - 1] = bits.sum(dim=1) % 2
+    return Batch(bits, targets, targets != IGNORE, mask, lengths)
