@@ -515,7 +515,8 @@ def best_curves(records: list[dict[str, Any]], models: list[str], metric: str) -
         runs = [r for r in records if r["model"] == model and r["status"] == "ok"]
         runs = [r for r in runs if isinstance(r["metrics"].get(f"{metric}_by_length"), dict)]
         if runs:
-            best = max(runs, key=lambda r: r["value"])
+            score = lambda r: r["value"] if isinstance(r["value"], int | float) else float("-inf")  # noqa: E731
+            best = max(runs, key=score)
             curves[model] = {int(n): float(a) for n, a in best["metrics"][f"{metric}_by_length"].items()}
     return curves
 
