@@ -172,7 +172,8 @@ def test_long_range_preset_sets_lengths_only_where_a_task_has_them():
     specs = {s.task: s for s in suite.specs() if s.model == "lstm"}
     assert "task.test_max_len=500" in specs["duplicate-string"].overrides
     assert "task.max_len=40" in specs["copy"].overrides  # copy's own default trains on 1-20
-    assert not any(o.startswith("task.") for o in specs["mqar"].overrides + specs["adding"].overrides)
+    assert not any(o.startswith("task.") for o in specs["adding"].overrides)  # its own T = 50 / 100
+    assert [o for o in specs["mqar"].overrides if o.startswith("task.")] == ["task.vocab_size=512"]
 
 
 def test_summary_table_best_and_mean_of_seeds():
