@@ -62,9 +62,9 @@ class PreviousRun:
 
 # what a resumed run may change: how long and how it runs, not what it optimises
 RESUME_MAY_CHANGE = {
-    "steps", "eval_every", "eval_batch_size", "log_every", "checkpoint_every", "keep_last", "keep_best",
-    "patience", "min_delta", "on_nonfinite", "tensorboard", "mlflow", "threads", "device", "precision",
-    "grad_checkpointing", "compile", "deterministic",
+    "steps", "time_budget", "eval_every", "eval_batch_size", "log_every", "checkpoint_every", "keep_last",
+    "keep_best", "patience", "min_delta", "on_nonfinite", "tensorboard", "mlflow", "threads", "device",
+    "precision", "grad_checkpointing", "compile", "deterministic",
 }  # fmt: skip
 
 
