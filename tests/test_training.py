@@ -137,3 +137,14 @@ def test_decay_progress_follows_the_larger_of_step_and_time_fraction():
     assert decay_progress(60, 10, 110, time_fraction=0.8) == pytest.approx(0.8)  # time runs out first
     assert decay_progress(60, 10, 110, time_fraction=0.2) == pytest.approx(0.5)
     assert warmup_cosine(20, 10, 1000, 0.1, time_fraction=1.0) == pytest.approx(0.1)
+
+
+def test_a_time_budgeted_run_resumes_with_a_larger_budget(tmp_path):
+    from seqlab.errors import ConfigError
+    from seqlab.training.rundir import check_resumable
+
+    done = train(_config(steps=100_000, time_budget=0.2, eval_every=0), tmp_path, progress=False)
+    assert done["out_of_time"]
+    check_resumable(_config(steps=100_000, time_budget=0.6, eval_every=0), tmp_path)  # "how long": allowed
+    with pytest.raises((ConfigError, RunDirError), match="lr"):  # what it optimises: refused
+        check_resumable(_config(steps=100_000, time_budget=0.6, eval_every=0, lr=0.5), tmp_path)
