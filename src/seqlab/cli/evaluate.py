@@ -21,7 +21,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from seqlab.errors import ConfigError, RunDirError
+from seqlab.errors import ConfigError
 
 SPLITS = {"validation": "val_", "test": "test_"}
 
@@ -43,16 +43,6 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     p.set_defaults(func=cmd_evaluate)
 
 
-def _weights_dir(run: Path, checkpoint: str | None) -> Path:
-    if checkpoint is None:
-        return run / "checkpoint"
-    path = run / "checkpoints" / checkpoint
-    if not path.is_dir():
-        found = sorted(p.name for p in (run / "checkpoints").glob("*") if p.is_dir())
-        raise RunDirError(f"{path} does not exist; choose from: {', '.join(found) or '(none)'}")
-    return path
-
-
 def select(metrics: dict[str, Any], split: str) -> dict[str, Any]:
     """The metrics of one split (by the ``val_`` / ``test_`` prefix), or all of them."""
     if split == "all":
@@ -64,21 +54,13 @@ def select(metrics: dict[str, Any], split: str) -> dict[str, Any]:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from seqlab.config import load_file
     from seqlab.fileio import atomic_write_text
-    from seqlab.models import build_model
-    from seqlab.tasks import build_task
-    from seqlab.training import load_checkpoint
-    from seqlab.training.config import ExperimentConfig
     from seqlab.training.evaluation import evaluate, write_predictions
+    from seqlab.training.rundir import load_trained
 
     run = args.run_dir
-    if not (run / "config.yaml").is_file():
-        raise RunDirError(f"{run} is not a run directory (no config.yaml)")
-    config = ExperimentConfig.from_dict(load_file(run / "config.yaml"))
-    task = build_task(config.task.name, config.task.options, seed=config.train.seed)
-    model = build_model(config.model, task.io)
-    load_checkpoint(_weights_dir(run, args.checkpoint), model)
+    trained = load_trained(run, args.checkpoint)
+    config, task, model = trained.config, trained.task, trained.model
     batch_size = args.batch_size or config.train.eval_batch_size
     if batch_size <= 0:
         raise ConfigError(f"--batch-size: expected a positive integer, got {batch_size}")

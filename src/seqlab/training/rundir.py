@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -111,3 +112,50 @@ def load_run_config(run: Path, purpose: str) -> Any:
             f"on task {config.task.name!r}"
         )
     return config
+
+
+def weights_dir(run: Path, checkpoint: str | None = None) -> Path:
+    """The final weights of a run (``checkpoint/``) or a kept one (``checkpoints/<name>``)."""
+    if checkpoint is None:
+        return run / "checkpoint"
+    path = run / "checkpoints" / checkpoint
+    if not path.is_dir():
+        found = sorted(p.name for p in (run / "checkpoints").glob("*") if p.is_dir())
+        raise RunDirError(f"{path} does not exist; choose from: {', '.join(found) or '(none)'}")
+    return path
+
+
+@dataclass
+class TrainedRun:
+    """A finished (or checkpointed) run, loaded: its config, its task (data built) and its model
+    with the weights of the chosen checkpoint, in eval mode."""
+
+    run: Path
+    config: Any  # ExperimentConfig
+    task: Any  # Task
+    model: Any  # nn.Module
+
+
+def load_trained(run: str | Path, checkpoint: str | None = None) -> TrainedRun:
+    """Rebuild a run's task and model from ``config.yaml`` and load its weights.
+
+    Args:
+        run: a ``seqlab train --out`` directory.
+        checkpoint: a name under ``checkpoints/`` (e.g. ``best``); None = the final weights.
+
+    Raises:
+        RunDirError: not a run directory, or no such checkpoint / weights that do not fit.
+    """
+    from seqlab.models import build_model
+    from seqlab.tasks import build_task
+    from seqlab.training.checkpoint import load_checkpoint
+    from seqlab.training.config import ExperimentConfig
+
+    run = Path(run)
+    if not (run / "config.yaml").is_file():
+        raise RunDirError(f"{run} is not a run directory (no config.yaml)")
+    config = ExperimentConfig.from_dict(load_file(run / "config.yaml"))
+    task = build_task(config.task.name, config.task.options, seed=config.train.seed)
+    model = build_model(config.model, task.io)
+    load_checkpoint(weights_dir(run, checkpoint), model)
+    return TrainedRun(run, config, task, model.eval())
