@@ -65,6 +65,8 @@ def test_display_formats_numbers_none_nan_and_bools():
     assert format_cell(265474) == "265,474"
     assert format_cell(0.6794440681735675) == "0.6794"
     assert format_cell(12345.6) == "12,346"
+    assert format_cell(5008.0) == "5,008"
+    assert format_cell(999.94) == "999.9"
     assert format_cell(9999.9) == "10,000"
     assert format_cell(0.00001234) == "1.23e-05"
     assert format_cell(0.0) == "0"

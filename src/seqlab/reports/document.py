@@ -148,14 +148,15 @@ def format_cell(value: Any, spec: str | None = None) -> str:
 
 
 def _auto_float(value: float) -> str:
-    """4 significant digits; thousands separated above 10,000; scientific below 0.001."""
+    """4 significant digits; whole numbers with thousands separators from 1,000; scientific
+    below 0.001."""
     magnitude = abs(value)
     if magnitude == 0:
         return "0"
     if magnitude < 1e-3:
         return f"{value:.2e}"
     text = f"{value:.4g}"
-    return f"{value:,.0f}" if magnitude >= 1e4 or "e" in text else text
+    return f"{value:,.0f}" if magnitude >= 1e3 or "e" in text else text
 
 
 # -- ids ------------------------------------------------------------------------------------------

@@ -17,11 +17,12 @@ leaves it alone; ``rm -r RUN_DIR/report`` removes it all). A run still in progre
 from __future__ import annotations
 
 import json
+import logging
 import math
 from pathlib import Path
 from typing import Any
 
-from seqlab.errors import RunDirError
+from seqlab.errors import RunDirError, SeqlabError
 from seqlab.reports.document import Bullets, Code, Figure, Paragraph, Report, Section, Table, write_report
 from seqlab.reports.environment import environment
 from seqlab.reports.plots import (
@@ -32,12 +33,14 @@ from seqlab.reports.plots import (
     read_metrics_log,
 )
 
+log = logging.getLogger(__name__)
+
 REPORT_DIR = "report"
 CURVES_PNG = "training_curves.png"
 LENGTH_PNG = "accuracy_by_length.png"
 
 
-def write_run_report(run_dir: str | Path, out_dir: str | Path | None = None) -> dict[str, Path]:
+def write_run_report(run_dir: str | Path, out_dir: str | Path | None = None) -> dict[str, Any]:
     """Build the run's report and write it (see the module docstring for the files).
 
     Args:
@@ -228,8 +231,12 @@ def _chance(run: Path) -> float | None:
     from seqlab.tasks import build_task
     from seqlab.training.config import ExperimentConfig
 
-    config = ExperimentConfig.from_dict(load_file(run / "config.yaml"))
-    chance = chance_level(build_task(config.task.name, config.task.options, seed=config.train.seed))
+    try:
+        config = ExperimentConfig.from_dict(load_file(run / "config.yaml"))
+        chance = chance_level(build_task(config.task.name, config.task.options, seed=config.train.seed))
+    except (SeqlabError, OSError) as err:  # e.g. a data file moved since: plot without chance
+        log.warning("%s: no chance level for the length plot (%s)", run, err)
+        return None
     return chance if chance is None or math.isfinite(chance) else None
 
 
