@@ -71,12 +71,12 @@ def cmd_suite(args: argparse.Namespace) -> int:
     # `kill PID` (SIGTERM) unwinds like Ctrl-C: the runner stops its trainers (checkpoints stay)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     start = time.perf_counter()
-    result = run_suite(suite, args.out, jobs=args.jobs, check=check, report=_say)
+    result = run_suite(suite, args.out, jobs=args.jobs, check=check, report=say)
     counts = ", ".join(f"{n} {k}" for k, n in result.counts.items())
-    _say(f"done in {time.perf_counter() - start:.0f} s ({counts}); table: {args.out / 'table.md'}")
+    say(f"done in {time.perf_counter() - start:.0f} s ({counts}); table: {args.out / 'table.md'}")
     print((args.out / "table.md").read_text(), end="")
     return 1 if result.counts["failed"] else 0
 
 
-def _say(line: str) -> None:
+def say(line: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {line}", file=sys.stderr, flush=True)

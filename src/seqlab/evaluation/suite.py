@@ -54,6 +54,8 @@ log = logging.getLogger(__name__)
 SPEC_FILE = "suite-run.json"
 LOG_FILE = "train.log"
 LOCK_FILE = ".suite.lock"
+PARENT_ENV = "SEQLAB_PARENT_PID"  # see seqlab.cli.main.die_with_parent
+LOCK_WAIT_S = 15.0  # a killed suite's trainers take a moment to end and release their runs
 NOT_SETTINGS = {"train.threads"}  # chosen by the runner (cores // jobs): not part of what a run is
 
 
@@ -103,6 +105,10 @@ class Suite:
     overrides: list[str] = field(default_factory=list)
     metric: str = "test_acc"
     name: str = "custom"
+    task_metrics: dict[str, str] = field(default_factory=dict)  # a task's own metric, else ``metric``
+
+    def metric_for(self, task: str) -> str:
+        return self.task_metrics.get(task, self.metric)
 
     def specs(self) -> list[RunSpec]:
         runs = []
@@ -143,7 +149,10 @@ class Suite:
             parse_override(rest)  # KEY=VALUE shape
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in ("name", "tasks", "models", "seeds", "overrides", "metric")}
+        return {
+            k: getattr(self, k)
+            for k in ("name", "tasks", "models", "seeds", "overrides", "metric", "task_metrics")
+        }
 
 
 # -- the long-range preset ---------------------------------------------------------------------------
@@ -299,9 +308,9 @@ def run_suite(
     _lock_all([j for j in plans if j.action != "skip"])
     atomic_write_text(out / "suite.json", json.dumps(suite.to_dict(), indent=2) + "\n")
     threads = max(1, (cores or len(os.sched_getaffinity(0))) // jobs)
-    runner = _Runner(out, suite.metric, [j.spec.key for j in plans], report)
+    runner = _Runner(out, suite, [j.spec.key for j in plans], report)
     for i, job in enumerate(j for j in plans if j.action == "skip"):
-        runner.add(job, _record(job, suite.metric, "skipped", 0.0, None))
+        runner.add(job, _record(job, suite.metric_for(job.spec.task), "skipped", 0.0, None))
         report(f"[{i + 1}/{len(plans)}] {job.spec.key}: finished earlier, skipped")
     runner.run([j for j in plans if j.action != "skip"], threads, jobs)
     records = [runner.records[j.spec.key] for j in plans if j.spec.key in runner.records]
@@ -311,10 +320,13 @@ def run_suite(
     return SuiteResult(records, counts, round(time.perf_counter() - runner.start, 2))
 
 
-def _lock_all(jobs: list[Job]) -> None:
-    busy = []
+def _lock_all(jobs: list[Job], wait_s: float = LOCK_WAIT_S) -> None:
+    busy, deadline = [], time.monotonic() + wait_s
     for job in jobs:
         job.lock = _lock(job.run_dir)
+        while job.lock is None and time.monotonic() < deadline:
+            time.sleep(0.25)
+            job.lock = _lock(job.run_dir)
         if job.lock is None:
             busy.append(job.spec.key)
     if busy:
@@ -331,8 +343,8 @@ class _Runner:
     """Runs jobs in a thread pool (one subprocess each) and rewrites ``results.jsonl`` as they end
     (the runs done so far, in the suite's order)."""
 
-    def __init__(self, out: Path, metric: str, keys: list[str], report: Callable[[str], None]) -> None:
-        self.out, self.metric, self.keys, self.report = out, metric, keys, report
+    def __init__(self, out: Path, suite: Suite, keys: list[str], report: Callable[[str], None]) -> None:
+        self.out, self.suite, self.keys, self.report = out, suite, keys, report
         self.total = len(keys)
         self.records: dict[str, dict[str, Any]] = {}
         self.procs: set[subprocess.Popen] = set()
@@ -355,7 +367,7 @@ class _Runner:
                     elapsed = time.perf_counter() - begin
                     eta = elapsed / n * (len(todo) - n)
                     value = record["value"]
-                    shown = f"{self.metric} {value:.3f}" if isinstance(value, float) else record["error"]
+                    shown = f"{record['metric']} {value:.3f}" if isinstance(value, float) else record["error"]
                     self.report(
                         f"[{done + n}/{self.total}] {job.spec.key}: {record['status']} in "
                         f"{record['run_wall_s']:.0f} s ({shown}) · elapsed {_clock(elapsed)}, "
@@ -381,6 +393,7 @@ class _Runner:
         (run_dir / "final_metrics.json").unlink(missing_ok=True)
         atomic_write_text(run_dir / SPEC_FILE, json.dumps(info | {"wall_s": saved.get("wall_s", 0.0)}) + "\n")
         env = os.environ | {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+        env[PARENT_ENV] = str(os.getpid())  # the trainer ends with this process, even a killed one
         clock = time.perf_counter()
         try:
             with open(run_dir / LOG_FILE, "ab") as logfile:
@@ -402,7 +415,7 @@ class _Runner:
         )
         error = None if code == 0 else _last_error(run_dir / LOG_FILE, code, log_start)
         action = "resumed" if job.action == "resume" else "trained"
-        return job, _record(job, self.metric, action, wall, error)
+        return job, _record(job, self.suite.metric_for(spec.task), action, wall, error)
 
 
 def _as_completed(futures: list[Future]) -> Iterator[Future]:
@@ -481,15 +494,19 @@ def write_report(out: Path, records: list[dict[str, Any]], suite: Suite) -> list
     chance = {name: chance_level(task) for name, task in tasks.items()}
     paths = [out / "table.md"]
     atomic_write_text(
-        paths[0], summary_table(records, suite.tasks, suite.models, suite.metric, chance, suite.name)
+        paths[0],
+        summary_table(
+            records, suite.tasks, suite.models, suite.metric, chance, suite.name, suite.task_metrics
+        ),
     )
     for name in suite.tasks:
-        curves = best_curves([r for r in records if r["task"] == name], suite.models, suite.metric)
+        metric = suite.metric_for(name)
+        curves = best_curves([r for r in records if r["task"] == name], suite.models, metric)
         if not curves:
             continue
         per_length = getattr(tasks[name].config, "test_per_length", 16)
         window = 1 if per_length >= 16 else (16 // per_length) | 1  # odd, so the average is centred
-        title = f"{name}: {suite.metric} by length (best of seeds)"
+        title = f"{name}: {metric} by length (best of seeds)"
         path = out / f"per_length_{name}.png"
         atomic_write(path, partial(plot_by_length, curves, title=title, chance=chance[name], window=window))
         paths.append(path)
@@ -531,29 +548,38 @@ def summary_table(
     metric: str,
     chance: dict[str, float | None] | None = None,
     name: str = "suite",
+    task_metrics: dict[str, str] | None = None,
 ) -> str:
-    """Markdown: a row per task, a column per model; each cell ``metric`` in %, best / mean over
-    the seeds that finished (one seed: its value), ``—`` where every seed failed, ``*`` where some did.
+    """Markdown: a row per task, a column per model; each cell ``metric`` (a task's own metric
+    from ``task_metrics``, in a column of its own) — accuracies in % — best / mean over the seeds
+    that finished (one seed: its value), ``—`` where every seed failed, ``*`` where some did.
 
-    Example: seeds at 0.98 and 0.62 -> ``98.0 / 80.0``.
+    Example: seeds at 0.98 and 0.62 -> ``98.0 / 80.0``; seeds at 2.31 and 2.45 bits per char
+    (lower is better) -> ``2.310 / 2.380``.
     """
+    task_metrics = task_metrics or {}
     seeds = ", ".join(map(str, sorted({r["seed"] for r in records})))
     head = f"best / mean over seeds {seeds}" if "," in seeds else f"seed {seeds}"
     lines = [
-        f"# {name}: `{metric}` (%), {head}",
+        f"# {name}: `{metric}` (%), {head}" if not task_metrics else f"# {name}: each task's metric, {head}",
         "",
         "Each run's final evaluation; for tasks with test lengths, the mean over those lengths of the "
         "per-length accuracy (Delétang et al. 2022). chance: 1/C, guessing uniformly among C classes. "
         "`—`: every seed failed, `*`: some did (errors below and in results.jsonl).",
         "",
-        "| task | test lengths | chance | " + " | ".join(models) + " |",
-        "|---" * (len(models) + 3) + "|",
+        "| task | "
+        + ("metric | " if task_metrics else "")
+        + "test lengths | chance | "
+        + " | ".join(models)
+        + " |",
+        "|---" * (len(models) + 3 + bool(task_metrics)) + "|",
     ]
     for task in tasks:
-        cells = [_cell([r for r in records if r["task"] == task and r["model"] == m]) for m in models]
+        m = task_metrics.get(task, metric)
+        cells = [_cell([r for r in records if r["task"] == task and r["model"] == x], m) for x in models]
         level = (chance or {}).get(task)
         lines.append(
-            f"| {task} | {_length_range(records, task, metric)} | "
+            f"| {task} | " + (f"`{m}` | " if task_metrics else "") + f"{_length_range(records, task, m)} | "
             f"{'' if level is None else f'{100 * level:.1f}'} | " + " | ".join(cells) + " |"
         )
     failed = [r for r in records if r["status"] == "failed"]
@@ -564,13 +590,24 @@ def summary_table(
     return "\n".join(lines) + "\n"
 
 
-def _cell(runs: list[dict[str, Any]]) -> str:
+LOWER_IS_BETTER = {"loss", "bpc", "ppl", "mase", "mae", "rmse", "smape", "mse", "per", "wer"}
+
+
+def lower_is_better(metric: str) -> bool:
+    """``val_bpc``, ``test_mase``, ...: a metric named for an error or a cost."""
+    return bool(set(metric.split("_")) & LOWER_IS_BETTER)
+
+
+def _cell(runs: list[dict[str, Any]], metric: str = "acc") -> str:
     values = [r["value"] for r in runs if r["status"] == "ok" and isinstance(r["value"], int | float)]
     if not values:
         return "—"
     mark = "*" if len(values) < len(runs) else ""
-    best, mean = 100 * max(values), 100 * sum(values) / len(values)
-    return (f"{best:.1f}" if len(runs) == 1 else f"{best:.1f} / {mean:.1f}") + mark
+    percent = metric.endswith("acc")
+    scale, digits = (100, 1) if percent else (1, 3)
+    best = (min if lower_is_better(metric) else max)(values) * scale
+    mean = scale * sum(values) / len(values)
+    return (f"{best:.{digits}f}" if len(runs) == 1 else f"{best:.{digits}f} / {mean:.{digits}f}") + mark
 
 
 def _length_range(records: list[dict[str, Any]], task: str, metric: str) -> str:

@@ -145,6 +145,21 @@ class AttentionMixer(Mixer):
         valid = torch.cat([state.valid, real], 1)  # (B, S+T)
         return self._read(q, k_all, v_all, valid, real), KVCache(k_all, v_all, valid)
 
+    @torch.no_grad()
+    def attention_weights(self, x: Tensor) -> Tensor:
+        """The attention probabilities of :meth:`forward` on x (B, T, D) from an empty cache, with
+        its positions, window and ALiBi bias: (B, H, T, T), row t a distribution over keys 0..t
+        (what a report's heatmaps show; the naive path, so it costs T² memory)."""
+        B, T = self._check_x(x)
+        real = torch.ones(B, T, dtype=torch.bool, device=x.device)
+        q, k, v = self._project(x)  # (B, H, T, K), (B, G, T, K), (B, G, T, K)
+        pos = real.long().cumsum(1) - 1  # (B, T)
+        q, k = self._rotate(q, pos), self._rotate(k, pos)
+        H, G = self.num_heads, self.num_kv_heads
+        k, v = (t.repeat_interleave(H // G, dim=1) if G < H else t for t in (k, v))  # (B, H, T, K)
+        bias = self._alibi(real, T) if self.config.positional == "alibi" else None
+        return attention(q, k, v, self._allowed(real, T), bias=bias, backend="naive", need_weights=True)[1]
+
     @staticmethod
     def _real_tokens(mask: Tensor | None, x: Tensor) -> Tensor:
         """(B, T) bool: the real tokens of x (B, T, D), all of them without a mask."""
