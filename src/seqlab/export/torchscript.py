@@ -2,10 +2,12 @@
 
 Shape legend: B batch · T time · O outputs.
 
-Inputs and outputs are those of :mod:`seqlab.export.wrapper` (token ids (B, T) [+ lengths (B,)]
--> outputs (B, T, O) or (B, C)), from the zero initial state. The traced graph keeps the batch
-and time sizes symbolic (they are read from the input's shape); the verification re-runs the
-reloaded file at two other batch sizes and lengths to prove it.
+TorchScript is deprecated in torch 2.13 in favour of ``torch.export`` (which the ONNX path
+uses); this format is for programs that still load ``torch.jit`` archives. Inputs and outputs
+are those of :mod:`seqlab.export.wrapper` (token ids (B, T) [+ lengths (B,)] -> outputs
+(B, T, O) or (B, C)), from the zero initial state. The traced graph keeps the batch and time
+sizes symbolic (they are read from the input's shape); the verification re-runs the reloaded
+file at two other batch sizes and lengths to prove it.
 """
 
 from __future__ import annotations
@@ -66,7 +68,11 @@ def export_torchscript(
             traced = torch.jit.trace(wrapper, example, check_trace=False)
         except Exception as err:
             raise ExportError(f"torch.jit.trace failed: {type(err).__name__}: {err}") from err
-    atomic_write(path, lambda tmp: torch.jit.save(traced, tmp))
+    with warnings.catch_warnings():
+        warnings.simplefilter(
+            "ignore", DeprecationWarning
+        )  # torch 2.13 deprecates torch.jit for torch.export
+        atomic_write(path, lambda tmp: torch.jit.save(traced, tmp))
     result: dict[str, Any] = {"path": str(path), "inputs": input_names(wrapper)}
     result["cases"] = _verify(path, model, wrapper, example, tolerance) if verify else []
     result["max_abs_diff"] = max((c["max_abs_diff"] for c in result["cases"]), default=None)
@@ -77,7 +83,9 @@ def _verify(
     path: Path, model: nn.Module, wrapper: nn.Module, example: tuple[Tensor, ...], tolerance: float
 ) -> list[dict[str, Any]]:
     """Max-abs difference of the reloaded module vs the original model, per (batch, time)."""
-    loaded = torch.jit.load(str(path))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        loaded = torch.jit.load(str(path))
     reference = type(wrapper)(model)
     B, T = example[0].shape[:2]
     cases = [example] + [
