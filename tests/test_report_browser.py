@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
-from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
 from browser import browser_missing, check_html_in_browser
+from report_checks import assert_html_tables_match_json, json_tables
 from seqlab.cli.main import main
 
 TRAIN = [
@@ -27,7 +26,6 @@ TRAIN = [
     "--set", "model.d_model=32", "--set", "task.test_max_len=60",
 ]  # fmt: skip
 SECTIONS = ["Summary", "Final metrics", "Training curves", "Configuration", "Environment"]
-NUMBER = re.compile(r"^-?[\d,]*\.?\d+(e[+-]\d+)?%?$")
 
 
 @pytest.fixture(scope="module")
@@ -43,55 +41,6 @@ def report(run_dir) -> dict[str, Path]:
     assert main(["report", str(run_dir)]) == 0
     out = run_dir / "report"
     return {kind: out / f"report.{kind}" for kind in ("html", "md", "json")}
-
-
-class TableCells(HTMLParser):
-    """The body cells of every ``table.report-table`` in a page, by table id."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.tables: dict[str, list[list[str]]] = {}
-        self.table: str | None = None
-        self.in_body = self.in_cell = False
-
-    def handle_starttag(self, tag, attrs):
-        attrs = dict(attrs)
-        if tag == "table" and "report-table" in (attrs.get("class") or ""):
-            self.table = attrs["id"]
-            self.tables[self.table] = []
-        elif self.table and tag == "tbody":
-            self.in_body = True
-        elif self.in_body and tag == "tr":
-            self.tables[self.table].append([])
-        elif self.in_body and tag == "td":
-            self.in_cell = True
-            self.tables[self.table][-1].append("")
-
-    def handle_endtag(self, tag):
-        if tag == "td":
-            self.in_cell = False
-        elif tag == "tbody":
-            self.in_body = False
-        elif tag == "table":
-            self.table = None
-
-    def handle_data(self, data):
-        if self.in_cell:
-            self.tables[self.table][-1][-1] += data
-
-
-def json_tables(doc: dict) -> dict[str, dict]:
-    return {b["id"]: b for s in doc["sections"] for b in s["blocks"] if b["type"] == "table"}
-
-
-def assert_shown_number_matches(shown: str, raw) -> None:
-    """A displayed number ("265,474", "0.6794", "1.2e-05", "50.0%") rounds the raw JSON value."""
-    assert isinstance(raw, int | float) and not isinstance(raw, bool), (shown, raw)
-    digits = shown.replace(",", "").rstrip("%")
-    value = float(digits) / (100 if shown.endswith("%") else 1)
-    decimals = len(digits.split("e")[0].partition(".")[2])
-    scale = 10 ** float(digits.split("e")[1]) if "e" in digits else 1.0
-    assert abs(value - raw) <= 0.5 * 10**-decimals * scale + 1e-12, (shown, raw)
 
 
 def test_run_report_files_agree_and_every_number_is_in_the_json(run_dir, report, capsys):
@@ -117,17 +66,8 @@ def test_run_report_files_agree_and_every_number_is_in_the_json(run_dir, report,
     config = next(b for s in doc["sections"] for b in s["blocks"] if b["type"] == "code")
     assert config["text"] == (run_dir / "config.yaml").read_text(encoding="utf-8")
     # 3. every cell of every HTML table is the JSON's display string; every number is its raw value
-    parser = TableCells()
-    parser.feed(report["html"].read_text(encoding="utf-8"))
-    assert set(parser.tables) == set(tables) and len(tables) == 3
-    numbers = 0
-    for table_id, cells in parser.tables.items():
-        assert cells == tables[table_id]["display"], table_id
-        for shown_row, raw_row in zip(cells, tables[table_id]["rows"]):
-            for shown, raw in zip(shown_row, raw_row):
-                if NUMBER.match(shown) and not isinstance(raw, str):
-                    assert_shown_number_matches(shown, raw)
-                    numbers += 1
+    numbers = assert_html_tables_match_json(report["html"].read_text(encoding="utf-8"), doc)
+    assert len(tables) == 3
     assert numbers >= 20
     # 4. the Markdown shows the same cells and links the plots beside it
     md = report["md"].read_text(encoding="utf-8")

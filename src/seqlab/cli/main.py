@@ -115,8 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_generate)
 
-    from seqlab.cli import baseline, classify, evaluate, gradients, series, suite, translate
+    from seqlab.cli import baseline, classify, compare, evaluate, gradients, report, series, suite, translate
     from seqlab.cli.data import add_data_parser
+    from seqlab.cli.export import add_parser as add_export_parser
 
     evaluate.add_parser(sub, common)
     gradients.add_parser(sub, common)
@@ -124,7 +125,10 @@ def build_parser() -> argparse.ArgumentParser:
     translate.add_parser(sub, common)
     series.add_parser(sub, common)
     suite.add_parser(sub, common)
+    compare.add_parser(sub, common)
     baseline.add_parser(sub, common)
+    add_export_parser(sub, common)
+    report.add_parser(sub, common)
     add_data_parser(sub, common)
     return parser
 
@@ -186,8 +190,25 @@ def resolve_config(
     return ExperimentConfig.from_dict(apply_overrides(data, overrides))
 
 
+def die_with_parent() -> None:
+    """A trainer started by ``seqlab suite`` / ``compare`` (``SEQLAB_PARENT_PID`` set) gets
+    SIGTERM when that process dies, even by SIGKILL (Linux ``PR_SET_PDEATHSIG``): a killed
+    study leaves no orphan trainer holding its runs; a re-run resumes them from their checkpoints."""
+    parent = os.environ.get("SEQLAB_PARENT_PID")
+    if not parent or not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+    if os.getppid() != int(parent):  # the parent died before the line above took effect
+        sys.exit(143)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from seqlab.training import train
+
+    die_with_parent()
 
     if args.resume:
         config = _resume_config(args)

@@ -152,8 +152,6 @@ def load_table(
         return _Table(path, records)
     quoting = fmt == "csv" if quoting is None else quoting
     records = _delimited(path, text, "," if fmt == "csv" else "\t", quoting)
-    if not records:
-        raise ConfigError(f"{path}:1: the file holds no records")
     head = None
     line0, _, first = records[0]
     if header:

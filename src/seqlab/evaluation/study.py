@@ -329,20 +329,26 @@ def read_study(directory: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: not valid JSON ({err})") from None
 
 
+MAY_CHANGE = {"seconds", "steps", "budget", "measure"}  # a re-run trains longer / measures anew
+
+
 def write_study(directory: Path, record: dict[str, Any]) -> None:
-    """``study.json``; a study directory holds one study: another preset / models / tasks / budget
-    there is an error (a re-run of the same study resumes it)."""
+    """``study.json``. A study directory holds one study: a re-run may change how long runs train
+    and what is measured (:data:`MAY_CHANGE`; the suite resumes runs with the new budget, changed
+    measurements are taken again), anything else (models, tasks, widths, seeds, overrides) is an
+    error that names what differs."""
+    record = json.loads(json.dumps(record))  # tuples as lists, as read back
     path = directory / STUDY_FILE
     if path.is_file():
         old = read_study(directory)
-        keys = ("preset", "widths")
-        if any(old.get(k) != record.get(k) for k in keys):
-            changed = [k for k in old["preset"] if old["preset"].get(k) != record["preset"].get(k)]
+        changed = [k for k in old["preset"].keys() | record["preset"].keys() if k not in MAY_CHANGE]
+        changed = sorted(k for k in changed if old["preset"].get(k) != record["preset"].get(k))
+        changed += ["widths"] if old.get("widths") != record["widths"] else []
+        if changed:
             raise ConfigError(
-                f"{directory} holds another study (differs in {', '.join(changed) or 'widths'}); "
+                f"{directory} holds another study (it differs in {', '.join(changed)}); "
                 "use another --out, or the same options to resume it"
             )
-        record = old | {"environment": record["environment"]}
     directory.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, json.dumps(record, indent=2) + "\n")
 
