@@ -210,6 +210,15 @@ def test_the_study_report_in_headless_chromium(study_dir, tmp_path):
     assert "comparative-table" in seen["cells"] and "lstm" in seen["cells"]["comparative-table"]
 
 
+def test_progress_of_a_run_comes_from_its_metrics_log(tmp_path):
+    from seqlab.evaluation.suite import run_progress
+
+    assert run_progress(tmp_path) == "starting"  # no log yet
+    lines = ['{"event": "start", "step": 0}', '{"step": 25, "loss": 2.5, "time_s": 1.4}']
+    (tmp_path / "metrics.jsonl").write_text("\n".join(lines) + '\n{"step": 50, "lo')  # cut mid-write
+    assert run_progress(tmp_path) == "step 25, 1 s"
+
+
 # -- interrupted and re-run ----------------------------------------------------------------------------
 
 

@@ -47,7 +47,7 @@ class MeasureSettings:
     contexts: tuple[int, ...] = (128, 1024, 2048)
     decode_tokens: int = 8
     grad_length: int = 128
-    repeats: int = 3
+    repeats: int = 5
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> MeasureSettings:

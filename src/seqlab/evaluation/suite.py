@@ -55,6 +55,7 @@ SPEC_FILE = "suite-run.json"
 LOG_FILE = "train.log"
 LOCK_FILE = ".suite.lock"
 PARENT_ENV = "SEQLAB_PARENT_PID"  # see seqlab.cli.main.die_with_parent
+HEARTBEAT_S = 20.0  # a progress line of the runs in flight this often
 LOCK_WAIT_S = 15.0  # a killed suite's trainers take a moment to end and release their runs
 NOT_SETTINGS = {"train.threads"}  # chosen by the runner (cores // jobs): not part of what a run is
 
@@ -349,7 +350,8 @@ class _Runner:
         self.records: dict[str, dict[str, Any]] = {}
         self.procs: set[subprocess.Popen] = set()
         self.guard, self.stopping = threading.Lock(), False
-        self.start = time.perf_counter()
+        self.start = self.last_beat = time.perf_counter()
+        self.running: dict[str, Path] = {}  # key -> run directory of the runs training now
 
     def add(self, job: Job, record: dict[str, Any]) -> None:
         self.records[job.spec.key] = record
@@ -361,7 +363,7 @@ class _Runner:
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             futures = [pool.submit(self._execute, job, threads) for job in todo]
             try:
-                for n, future in enumerate(_as_completed(futures), start=1):
+                for n, future in enumerate(_as_completed(futures, self._heartbeat), start=1):
                     job, record = future.result()
                     self.add(job, record)
                     elapsed = time.perf_counter() - begin
@@ -380,6 +382,19 @@ class _Runner:
                     for proc in self.procs:
                         proc.terminate()
                 raise
+
+    def _heartbeat(self) -> None:
+        """Every :data:`HEARTBEAT_S`, one line with the progress of each run training now."""
+        now = time.perf_counter()
+        if now - self.last_beat < HEARTBEAT_S:
+            return
+        self.last_beat = now
+        with self.guard:
+            running = dict(self.running)
+        if running:
+            done = len(self.records)
+            parts = [f"{key} ({run_progress(path)})" for key, path in running.items()]
+            self.report(f"[{done}/{self.total} done] training: " + "; ".join(parts))
 
     def _execute(self, job: Job, threads: int) -> tuple[Job, dict[str, Any]]:
         spec, run_dir = job.spec, job.run_dir
@@ -406,9 +421,12 @@ class _Runner:
                         cmd, stdout=logfile, stderr=subprocess.STDOUT, env=env, pass_fds=(job.lock.fileno(),)
                     )
                     self.procs.add(proc)
+                    self.running[spec.key] = run_dir
                 code = proc.wait()
         finally:
             job.lock.close()
+            with self.guard:
+                self.running.pop(spec.key, None)
         wall = time.perf_counter() - clock
         atomic_write_text(
             run_dir / SPEC_FILE, json.dumps(info | {"wall_s": saved.get("wall_s", 0.0) + wall}) + "\n"
@@ -418,13 +436,34 @@ class _Runner:
         return job, _record(job, self.suite.metric_for(spec.task), action, wall, error)
 
 
-def _as_completed(futures: list[Future]) -> Iterator[Future]:
-    """Futures as they finish, waking every second: a signal (Ctrl-C, SIGTERM) may be delivered
-    to another thread, and the main thread runs Python's handler only once it wakes up."""
+def _as_completed(futures: list[Future], tick: Callable[[], None] = lambda: None) -> Iterator[Future]:
+    """Futures as they finish, waking every second (and calling ``tick``): a signal (Ctrl-C,
+    SIGTERM) may be delivered to another thread, and the main thread runs Python's handler only
+    once it wakes up."""
     pending = set(futures)
     while pending:
         finished, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
+        tick()
         yield from finished
+
+
+def run_progress(run_dir: Path) -> str:
+    """ "step 450, 8.1 s" from the last training line of a run's ``metrics.jsonl`` ("starting"
+    before the first one)."""
+    try:
+        with open(run_dir / "metrics.jsonl", "rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - 4096))
+            lines = f.read().decode(errors="replace").splitlines()
+    except FileNotFoundError:
+        return "starting"
+    for line in reversed(lines):
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if "loss" in record and "step" in record:
+            return f"step {record['step']}, {record.get('time_s', 0):.0f} s"
+    return "starting"
 
 
 def _record(job: Job, metric: str, action: str, wall: float, error: str | None) -> dict[str, Any]:

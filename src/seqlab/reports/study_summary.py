@@ -187,8 +187,8 @@ def _task_line(data: Any, t: dict[str, Any]) -> str:
     if not scores:
         return ""
     order = sorted(scores, key=scores.get, reverse=t["higher_is_better"])
-    shown = ", ".join(f"`{m}` {scores[m]:.4g}" for m in order[:3])
-    worst = f"; last `{order[-1]}` {scores[order[-1]]:.4g}" if len(order) > 3 else ""
+    shown = ", ".join(f"`{m}` {scores[m]:.4f}" for m in order[:3])
+    worst = f"; last `{order[-1]}` {scores[order[-1]]:.4f}" if len(order) > 3 else ""
     return f"**{t['title']}** ({t['metric']}, {t['unit']}): {shown}{worst}."
 
 
