@@ -138,6 +138,7 @@ def _quality_blocks(data: StudyData) -> list[Any]:
                 }
             if isinstance(m.get(f"{t['metric']}_by_length"), dict):
                 by_length[model] = {int(n): float(a) for n, a in m[f"{t['metric']}_by_length"].items()}
+        rows += _baseline_rows(data, name, t["metric"])
         better = "higher" if t["higher_is_better"] else "lower"
         blocks.append(Paragraph(f"**{t['title']}** — `{t['metric']}` ({t['unit']}, {better} is better)."))
         blocks.append(
@@ -160,6 +161,26 @@ def _quality_blocks(data: StudyData) -> list[Any]:
                 Figure(_rel(path, data), f"{name}: accuracy against test length (trained on lengths ≤ 40)")
             )
     return blocks
+
+
+BASELINES = {
+    "naive": "seasonal naive (baseline)",
+    "arima": "ARIMA (baseline)",
+    "unigram": "unigram (baseline)",
+    "bigram": "Kneser–Ney bigram (baseline)",
+}
+
+
+def _baseline_rows(data: StudyData, task: str, metric: str) -> list[list[Any]]:
+    """Rows for the baselines a task reports next to the model (``<metric>_naive``, ...), from
+    its first finished run (the same data for every model)."""
+    r = next((x for x in data.records if x["task"] == task and x["status"] == "ok"), None)
+    metrics = (r or {}).get("metrics") or {}
+    return [
+        [label, metrics[f"{metric}_{key}"], None, None, "(the task's own baseline)"]
+        for key, label in BASELINES.items()
+        if isinstance(metrics.get(f"{metric}_{key}"), int | float)
+    ]
 
 
 def _failed(data: StudyData, task: str, model: str) -> bool:
