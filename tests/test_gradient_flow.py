@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from seqlab.cli.gradients import add_parser, cmd_gradients
-from seqlab.cli.main import _common_options, main, resolve_config
+from seqlab.cli.main import _common_options, main
 from seqlab.config import save_file
 from seqlab.errors import ConfigError, RunDirError, UnknownNameError
 from seqlab.evaluation import (
@@ -24,6 +24,7 @@ from seqlab.evaluation import (
 from seqlab.models import ModelConfig, SequenceModel, build_model
 from seqlab.tasks import build_task
 from seqlab.training import save_checkpoint
+from seqlab.training.config import resolve_config
 
 
 def test_rnn_gradient_vanishes_over_100_steps_lstm_keeps_it():

@@ -152,44 +152,6 @@ def cmd_list(args: argparse.Namespace) -> int:
 # -- train ----------------------------------------------------------------------------------------
 
 
-def resolve_config(
-    task: str | None, model: str | None, config_file: Path | None, overrides: list[str]
-) -> Any:
-    """Defaults (task's train settings, model preset) <- config file <- --set overrides."""
-    from seqlab.config import apply_overrides, load_file
-    from seqlab.models import MODELS
-    from seqlab.tasks import TASKS
-    from seqlab.training import ExperimentConfig
-
-    file_data = load_file(config_file) if config_file else {}
-    if isinstance(file_data.get("task"), str):  # shorthand: `task: parity`
-        file_data["task"] = {"name": file_data["task"]}
-    file_task = file_data.get("task") if isinstance(file_data.get("task"), dict) else {}
-    task_name = task or file_task.get("name")
-    if not task_name:
-        raise ConfigError("no task given: pass --task NAME (one of: " + ", ".join(TASKS.names()) + ")")
-    preset = MODELS.get(model or "lstm")
-    data: dict[str, Any] = {
-        "task": {"name": task_name},
-        "model": preset(),
-        "train": dict(TASKS.get(task_name).train_defaults) | getattr(preset, "train_defaults", {}),
-    }
-    file_model = file_data.get("model")
-    other_arch = isinstance(file_model, dict) and file_model.get("arch", "sequence") != data["model"].get(
-        "arch", "sequence"
-    )
-    if model is None and other_arch:
-        data["model"] = {}  # another architecture: the file's section stands alone
-    for section, values in file_data.items():
-        if isinstance(values, dict) and isinstance(data.get(section), dict):
-            data[section] = data[section] | values
-        else:
-            data[section] = values  # validated (and rejected if malformed) below
-    if task and isinstance(data.get("task"), dict):
-        data["task"]["name"] = task
-    return ExperimentConfig.from_dict(apply_overrides(data, overrides))
-
-
 def die_with_parent() -> None:
     """A trainer started by ``seqlab suite`` / ``compare`` (``SEQLAB_PARENT_PID`` set) gets
     SIGTERM when that process dies, even by SIGKILL (Linux ``PR_SET_PDEATHSIG``): a killed
@@ -214,6 +176,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         config = _resume_config(args)
         out = args.resume
     else:
+        from seqlab.training.config import resolve_config
+
         config = resolve_config(args.task, args.model, args.config, args.overrides)
         model_name = args.model or ("config" if args.config else "lstm")
         out = args.out or Path("runs") / f"{config.task.name}-{model_name}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -244,6 +208,7 @@ def _resume_config(args: argparse.Namespace) -> Any:
     from seqlab.config import apply_overrides, load_file
     from seqlab.errors import RunDirError
     from seqlab.training import ExperimentConfig
+    from seqlab.training.config import resolve_config
     from seqlab.training.rundir import check_resumable
 
     saved_path = args.resume / "config.yaml"

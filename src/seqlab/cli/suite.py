@@ -50,9 +50,9 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 def cmd_suite(args: argparse.Namespace) -> int:
-    from seqlab.cli.main import resolve_config
     from seqlab.errors import ConfigError
     from seqlab.evaluation.suite import preset, run_suite
+    from seqlab.training.config import resolve_config
 
     suite = preset(args.preset)
     suite.tasks = args.tasks or suite.tasks

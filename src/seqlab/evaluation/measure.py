@@ -58,9 +58,9 @@ def build_lm(model: str, overrides: list[str], seed: int = 0) -> Any:
     """A freshly initialised character LM (V = 64) of preset ``model`` under ``overrides``."""
     import torch
 
-    from seqlab.cli.main import resolve_config
     from seqlab.models import build_model
     from seqlab.spec import IOSpec
+    from seqlab.training.config import resolve_config
 
     config = resolve_config("charlm", model, None, list(overrides)).model
     torch.manual_seed(seed)
@@ -122,10 +122,10 @@ def gradient_flow(model: str, overrides: list[str], s: MeasureSettings) -> dict[
     """The first block's gradient ratio and curve on the adding problem, at initialisation."""
     import torch
 
-    from seqlab.cli.main import resolve_config
     from seqlab.evaluation.gradient_flow import model_gradient_flow, probe_batch
     from seqlab.models import build_model
     from seqlab.tasks import build_task
+    from seqlab.training.config import resolve_config
 
     task = build_task("adding", {}, seed=0)
     config = resolve_config("adding", model, None, list(overrides)).model

@@ -280,9 +280,9 @@ def block_params(model: str, overrides: tuple[str, ...]) -> int:
     """Parameters of the blocks + final norm of preset ``model`` under ``overrides``."""
     import torch
 
-    from seqlab.cli.main import resolve_config
     from seqlab.models import build_model
     from seqlab.spec import IOSpec
+    from seqlab.training.config import resolve_config
 
     config = resolve_config("charlm", model, None, list(overrides)).model
     with torch.device("meta"):  # shapes only: no memory, no initialisation time
@@ -377,8 +377,8 @@ def study_suite(study: StudyPreset, widths: dict[str, Width]) -> Any:
 def check_study(study: StudyPreset, suite: Any) -> None:
     """Everything that can be wrong before any work: names, every run's config, every task's data
     (each task is built once: a bad file names itself here, not an hour into the study)."""
-    from seqlab.cli.main import resolve_config
     from seqlab.tasks import build_task
+    from seqlab.training.config import resolve_config
 
     suite.check()
     for spec in suite.specs():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from seqlab.config import check_positive, check_range, from_dict, to_dict
@@ -173,3 +174,40 @@ class ExperimentConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return to_dict(self)
+
+
+def resolve_config(
+    task: str | None, model: str | None, config_file: str | Path | None, overrides: list[str]
+) -> ExperimentConfig:
+    """The experiment of ``seqlab train``: defaults (the task's train settings, the model preset
+    and its train settings) <- a config file <- ``--set KEY=VALUE`` overrides, validated."""
+    from seqlab.config import apply_overrides, load_file
+    from seqlab.models import MODELS
+
+    file_data = load_file(config_file) if config_file else {}
+    if isinstance(file_data.get("task"), str):  # shorthand: `task: parity`
+        file_data["task"] = {"name": file_data["task"]}
+    file_task = file_data.get("task") if isinstance(file_data.get("task"), dict) else {}
+    task_name = task or file_task.get("name")
+    if not task_name:
+        raise ConfigError("no task given: pass --task NAME (one of: " + ", ".join(TASKS.names()) + ")")
+    preset = MODELS.get(model or "lstm")
+    data: dict[str, Any] = {
+        "task": {"name": task_name},
+        "model": preset(),
+        "train": dict(TASKS.get(task_name).train_defaults) | getattr(preset, "train_defaults", {}),
+    }
+    file_model = file_data.get("model")
+    other_arch = isinstance(file_model, dict) and file_model.get("arch", "sequence") != data["model"].get(
+        "arch", "sequence"
+    )
+    if model is None and other_arch:
+        data["model"] = {}  # another architecture: the file's section stands alone
+    for section, values in file_data.items():
+        if isinstance(values, dict) and isinstance(data.get(section), dict):
+            data[section] = data[section] | values
+        else:
+            data[section] = values  # validated (and rejected if malformed) below
+    if task and isinstance(data.get("task"), dict):
+        data["task"]["name"] = task
+    return ExperimentConfig.from_dict(apply_overrides(data, overrides))
