@@ -58,6 +58,18 @@ def browser_missing() -> str | None:
     return None
 
 
+def require_browser() -> None:
+    """Skip the calling test when the browser check cannot run here — or fail it, under
+    ``SEQLAB_REQUIRE_BROWSER=1`` (``.ci/run`` sets it once it has installed Chromium)."""
+    import pytest
+
+    missing = browser_missing()
+    if missing:
+        if os.environ.get("SEQLAB_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"SEQLAB_REQUIRE_BROWSER=1 but {missing}")
+        pytest.skip(missing)
+
+
 def check_html_in_browser(html: Path, screenshot: Path) -> dict[str, Any]:
     """Open ``html`` in headless Chromium, check it, save a full-page PNG screenshot.
 

@@ -9,12 +9,12 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pytest
 
-from browser import browser_missing, check_html_in_browser
+from browser import check_html_in_browser, require_browser
 from report_checks import assert_html_tables_match_json
 from seqlab.cli.main import main
 from seqlab.errors import ConfigError
@@ -199,11 +199,7 @@ def test_another_study_in_the_same_directory_is_refused(study_dir):
 
 
 def test_the_study_report_in_headless_chromium(study_dir, tmp_path):
-    missing = browser_missing()
-    if missing:
-        if os.environ.get("SEQLAB_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"SEQLAB_REQUIRE_BROWSER=1 but {missing}")
-        pytest.skip(missing)
+    require_browser()
     seen = check_html_in_browser(study_dir / "report.html", tmp_path / "study.png")
     assert seen["title"] == "seqlab comparison study"
     assert seen["images"] == 10 and seen["tables"] >= 8
@@ -222,40 +218,52 @@ def test_progress_of_a_run_comes_from_its_metrics_log(tmp_path):
 # -- interrupted and re-run ----------------------------------------------------------------------------
 
 
-def _compare(out: Path, jobs: int = 1) -> list[str]:
+# `seqlab compare` itself, with the quick preset's measurements shrunk to TINY_MEASURE
+DRIVER = f"""
+import sys
+from dataclasses import asdict, replace
+from seqlab.evaluation import study
+from seqlab.evaluation.measure import MeasureSettings
+quick = study.PRESETS["quick"]
+study.PRESETS["quick"] = lambda: replace(quick(), measure=MeasureSettings(**{asdict(TINY_MEASURE)!r}))
+from seqlab.cli.main import main
+sys.exit(main(["compare", *sys.argv[1:]]))
+"""
+
+
+def _compare(out: Path) -> list[str]:
     sets = [a for s in SMALL for a in ("--set", s)]
     return [
-        sys.executable, "-m", "seqlab", "compare", "--out", str(out), "--models", "lstm",
-        "--tasks", "parity", "forecast", "--steps", "40", "--jobs", str(jobs), *sets,
+        sys.executable, "-c", DRIVER, "--out", str(out), "--models", "lstm",
+        "--tasks", "parity", "forecast", "--steps", "40", "--jobs", "1", *sets,
         "--set", "forecast:train.steps=400",  # long enough to be killed in the middle
     ]  # fmt: skip
 
 
 def test_a_study_killed_mid_run_finishes_on_a_rerun_with_the_same_results(tmp_path):
     env = os.environ | {"PYTHONPATH": str(Path(__file__).parents[1] / "src")}
-    # 1. the study uninterrupted
-    whole = tmp_path / "whole"
-    subprocess.run(_compare(whole), check=True, capture_output=True, env=env, timeout=300)
-    # 2. the same study, SIGKILLed while its second run trains (the first has finished)
+    # 1. a study SIGKILLed while its second run trains (the first has finished)
     cut = tmp_path / "cut"
     proc = subprocess.Popen(_compare(cut), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    second = cut / "runs" / "forecast" / "lstm" / "seed-0"
     deadline = time.monotonic() + 240
-    second = cut / "runs" / "forecast" / "lstm" / "seed-0" / "metrics.jsonl"
-    while not (second.is_file() and second.read_text().count("\n") >= 2) and time.monotonic() < deadline:
+    while time.monotonic() < deadline:
+        log = second / "metrics.jsonl"
+        if log.is_file() and log.read_text().count("\n") >= 2:  # the start line and a logged step
+            break
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    assert not (cut / "runs" / "forecast" / "lstm" / "seed-0" / "final_metrics.json").exists()
-    # 3. the re-run skips the finished run, finishes the other, and gets the uninterrupted numbers
+    assert not (second / "final_metrics.json").exists()
+    # 2. the re-run skips the finished run and the measurements, and finishes the other
     rerun = subprocess.run(_compare(cut), capture_output=True, text=True, env=env, timeout=300)
     assert rerun.returncode == 0, rerun.stderr
     assert "parity/lstm/seed-0: finished earlier, skipped" in rerun.stderr
     assert "1 skipped" in rerun.stderr and "measured earlier, skipped" in rerun.stderr
-    records = {
-        p: [json.loads(x) for x in (p / "results.jsonl").read_text().splitlines()] for p in (whole, cut)
-    }
-    for a, b in zip(records[whole], records[cut], strict=True):
-        drop = {"train_time_s"}  # wall-clock, not a result
-        assert {k: v for k, v in a["metrics"].items() if k not in drop} == {
-            k: v for k, v in b["metrics"].items() if k not in drop
-        }
+    assert "forecast/lstm/seed-0 (resume" in rerun.stderr
+    # 3. with the numbers of the same run trained without a break (deterministic: a steps budget)
+    ref = tmp_path / "ref"
+    assert main(["train", "--config", str(second / "config.yaml"), "--out", str(ref), "--no-progress"]) == 0
+    resumed, whole = (json.loads((d / "final_metrics.json").read_text()) for d in (second, ref))
+    assert resumed.pop("train_time_s") > 0 and whole.pop("train_time_s") > 0  # wall-clock, not a result
+    assert resumed == whole

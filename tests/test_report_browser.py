@@ -8,14 +8,13 @@ The browser test skips without Chromium or Playwright, unless ``SEQLAB_REQUIRE_B
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from browser import browser_missing, check_html_in_browser
+from browser import check_html_in_browser, require_browser
 from report_checks import assert_html_tables_match_json, json_tables
 from seqlab.cli.main import main
 
@@ -95,11 +94,7 @@ def test_report_of_an_unfinished_run_into_another_directory(run_dir, tmp_path, c
 
 
 def test_report_in_headless_chromium(report, tmp_path):
-    missing = browser_missing()
-    if missing:
-        if os.environ.get("SEQLAB_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"SEQLAB_REQUIRE_BROWSER=1 but {missing}")
-        pytest.skip(missing)
+    require_browser()
     screenshot = tmp_path / "report.png"
     seen = check_html_in_browser(report["html"], screenshot)
     assert seen["title"].startswith("Run report: parity-lstm")

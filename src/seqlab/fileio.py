@@ -1,7 +1,9 @@
-"""Atomic file writes: a reader sees the old file or the new one, never a partial one."""
+"""Atomic file writes (a reader sees the old file or the new one, never a partial one), and
+JSON objects read back with errors that name the file and line."""
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections.abc import Callable
@@ -54,3 +56,19 @@ def fsync_dir(directory: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def read_json_object(path: Path, error: type[Exception], missing: str) -> dict:
+    """The JSON object in ``path``; ``error(missing)`` if there is no such file, and ``error``
+    naming the file (and line) if it cannot be read, is not JSON or is not an object."""
+    if not path.is_file():
+        raise error(missing)
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise error(f"{path}:{err.lineno}: invalid JSON: {err.msg}") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise error(f"cannot read {path}: {err}") from None
+    if not isinstance(value, dict):
+        raise error(f"{path}: expected a JSON object")
+    return value

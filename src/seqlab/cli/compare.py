@@ -22,6 +22,7 @@ from typing import Any
 
 
 def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    from seqlab.cli.suite import add_scoped_set
     from seqlab.evaluation.study import DEFAULT_MODELS, PRESETS
 
     p = sub.add_parser(
@@ -49,16 +50,12 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=int, help="training steps per run (--budget steps; deterministic)")
     p.add_argument("--params", type=int, help="target parameters of each model's blocks")
     p.add_argument("--seeds", nargs="+", type=int, metavar="SEED", help="seeds (default: the preset's)")
+    add_scoped_set(p)
     p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="[NAME:]KEY=VALUE",
-        help="override a config value in every run, or with NAME: in one task's or model's runs only",
-    )
-    p.add_argument(
-        "--jobs", type=int, default=None, help="runs in parallel (default: one per 1 core, up to 2)"
+        "--jobs",
+        type=int,
+        default=None,
+        help="runs in parallel, each with cores // jobs threads (default: min(2, cores))",
     )
     p.set_defaults(func=cmd_compare)
 

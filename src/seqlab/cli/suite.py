@@ -36,6 +36,13 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--models", nargs="+", metavar="MODEL", help="model presets (default: the preset's)")
     p.add_argument("--seeds", nargs="+", type=int, metavar="SEED", help="seeds (default: 0)")
     p.add_argument("--steps", type=int, help="training steps per run (sets train.steps)")
+    add_scoped_set(p)
+    p.add_argument("--jobs", type=int, default=1, help="runs in parallel, each with cores // jobs threads")
+    p.set_defaults(func=cmd_suite)
+
+
+def add_scoped_set(p: argparse.ArgumentParser) -> None:
+    """``--set [NAME:]KEY=VALUE`` (repeatable) of the grid commands (suite, compare)."""
     p.add_argument(
         "--set",
         dest="overrides",
@@ -45,8 +52,6 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
         help="override a config value in every run, or with NAME: in one task's or model's runs only, "
         "e.g. --set model.d_model=64 --set copy:task.test_max_len=100 (repeatable, after the preset's)",
     )
-    p.add_argument("--jobs", type=int, default=1, help="runs in parallel, each with cores // jobs threads")
-    p.set_defaults(func=cmd_suite)
 
 
 def cmd_suite(args: argparse.Namespace) -> int:

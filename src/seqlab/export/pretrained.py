@@ -25,7 +25,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from seqlab.errors import ConfigError, RunDirError, SeqlabError
-from seqlab.fileio import atomic_write, atomic_write_text
+from seqlab.fileio import atomic_write, atomic_write_text, read_json_object
 
 CONFIG, WEIGHTS, TOKENIZER = "config.json", "model.safetensors", "tokenizer.json"
 FORMAT, FORMAT_VERSION = "seqlab-pretrained", 1
@@ -135,15 +135,9 @@ def from_pretrained(directory: str | Path) -> nn.Module:
 def read_config(directory: Path) -> dict[str, Any]:
     """``config.json`` of a pretrained directory, checked for format and version."""
     path = directory / CONFIG
-    if not path.is_file():
-        raise RunDirError(f"{directory} is not a seqlab pretrained directory: missing {path}")
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise RunDirError(f"{path}:{err.lineno}: invalid JSON: {err.msg}") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise RunDirError(f"cannot read {path}: {err}") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+    missing = f"{directory} is not a seqlab pretrained directory: missing {path}"
+    meta = read_json_object(path, RunDirError, missing)
+    if meta.get("format") != FORMAT:
         raise RunDirError(f'{path}: not a seqlab pretrained config (expected "format": "{FORMAT}")')
     if meta.get("format_version") != FORMAT_VERSION:
         raise RunDirError(

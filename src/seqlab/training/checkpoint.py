@@ -29,7 +29,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from seqlab.errors import RunDirError
-from seqlab.fileio import UMASK, atomic_write, atomic_write_text, fsync_dir
+from seqlab.fileio import UMASK, atomic_write, atomic_write_text, fsync_dir, read_json_object
 
 log = logging.getLogger(__name__)
 
@@ -79,16 +79,7 @@ def read_meta(directory: str | Path) -> dict[str, Any]:
     """``meta.json`` of a checkpoint, after checking every file it lists against its SHA-256."""
     directory = Path(directory)
     meta_path = directory / META
-    if not meta_path.is_file():
-        raise RunDirError(f"missing checkpoint file {meta_path}")
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise RunDirError(f"{meta_path}:{err.lineno}: invalid JSON: {err.msg}") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise RunDirError(f"cannot read {meta_path}: {err}") from None
-    if not isinstance(meta, dict):
-        raise RunDirError(f"{meta_path}: expected a JSON object")
+    meta = read_json_object(meta_path, RunDirError, f"missing checkpoint file {meta_path}")
     for name, digest in meta.get("files", {}).items():
         path = directory / name
         if not path.is_file():
