@@ -122,12 +122,16 @@ def test_warmup_cosine_schedule():
 def test_a_time_budget_stops_training_and_anneals_the_rate_within_it(tmp_path):
     # 100,000 steps would take many minutes; a 0.3 s budget must stop the run long before, with
     # the cosine decay complete (lr = min_lr_ratio · lr) although the step count is far from done
-    metrics = train(_config(steps=100_000, time_budget=0.3, eval_every=0), tmp_path, progress=False)
+    config = _config(steps=100_000, time_budget=0.3, eval_every=0, log_every=1)  # the last step logged
+    metrics = train(config, tmp_path, progress=False)
     assert metrics["out_of_time"] and 0 < metrics["step"] < 100_000
     assert metrics["train_time_s"] >= 0.3
     records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     last_lr = [r["lr"] for r in records if "lr" in r][-1]
-    assert last_lr == pytest.approx(1e-2 * 0.1, rel=0.1)  # min_lr_ratio 0.1: annealed by the time budget
+    # min_lr_ratio 0.1: annealed by the time budget (the last step starts just before the budget
+    # ends, so its rate is within a few % of the floor; a loaded machine makes steps, and so that
+    # gap, longer)
+    assert last_lr == pytest.approx(1e-2 * 0.1, rel=0.25)
 
 
 def test_decay_progress_follows_the_larger_of_step_and_time_fraction():
