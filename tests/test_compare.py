@@ -75,10 +75,10 @@ def test_data_files_pick_their_task(tmp_path):
     assert kind == "table" and "task.text_column=Text" in sets and "task.label_column=Label" in sets
     series = tmp_path / "load.csv"
     series.write_text("date,load,temp\n2020-01-01,1.5,3\n2020-01-02,,4\n")
-    assert data_kind(series) == ("series", (f"task.csv={series}",))
+    assert data_kind(series) == ("series", (f"task.csv={series}", "task.timestamp=date"))
     study = with_data(preset("quick"), series)
     forecast = next(t for t in study.tasks if t.task == "forecast")
-    assert forecast.overrides == (f"task.csv={series}",)  # the built-in dataset is gone
+    assert forecast.overrides == (f"task.csv={series}", "task.timestamp=date")  # the built-in dataset is gone
 
 
 @pytest.mark.parametrize(
@@ -131,6 +131,34 @@ def test_a_bad_data_file_fails_before_any_work(tmp_path, capsys):
     assert main(["compare", "--out", str(out), "--data", str(path)]) != 0
     assert "column 'value' holds 'x' on line 3" in capsys.readouterr().err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("name", ["quick", "standard", "full"])
+def test_every_preset_resolves_and_loads_its_data(name):
+    from seqlab.evaluation.study import check_study, matched_widths, study_suite
+
+    study = select(preset(name), ["lstm", "transformer"], None)
+    widths = matched_widths(study.models, study.target_params)
+    check_study(study, study_suite(study, widths))  # every run's config, every task's data
+
+
+def test_a_users_series_replaces_the_forecasting_data(tmp_path):
+    import datetime
+    import math
+
+    from seqlab.evaluation.study import check_study, matched_widths, study_suite
+
+    path = tmp_path / "load.csv"
+    day = datetime.date(2020, 1, 1)
+    rows = [f"{day + datetime.timedelta(days=i)},{10 + math.sin(i / 5):.4f}" for i in range(400)]
+    path.write_text("date,load\n" + "\n".join(rows) + "\n")
+    study = with_data(select(preset("quick"), ["lstm"], ["forecast"]), path)
+    check_study(study, study_suite(study, matched_widths(study.models, study.target_params)))
+    short = tmp_path / "short.csv"
+    short.write_text("load\n1\n2\n3\n")
+    study = with_data(select(preset("quick"), ["lstm"], ["forecast"]), short)
+    with pytest.raises(ConfigError, match="short.csv"):
+        check_study(study, study_suite(study, matched_widths(study.models, study.target_params)))
 
 
 # -- a whole (tiny) study ------------------------------------------------------------------------------

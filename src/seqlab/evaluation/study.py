@@ -231,7 +231,8 @@ def data_kind(path: Path) -> tuple[str, tuple[str, ...]]:
             f"--data {path}: a table must be a time series (every column a number, a timestamp/date "
             f"column aside) or labelled text (columns 'text' and 'label'); {where}"
         )
-    return "series", (f"task.csv={path}",)
+    stamps = [header[i] for i, h in enumerate(lowered) if i not in values]
+    return "series", (f"task.csv={path}", *(f"task.timestamp={stamps[0]}" for _ in stamps[:1]))
 
 
 def _is_number(cell: str) -> bool:
@@ -240,6 +241,9 @@ def _is_number(cell: str) -> bool:
     except ValueError:
         return cell.strip() == ""  # a missing value: the forecast task's missing-value policy decides
     return True
+
+
+DATA_KEYS = ("task.text=", "task.table=", "task.csv=")
 
 
 def _drop_dataset(overrides: tuple[str, ...]) -> tuple[str, ...]:
@@ -386,7 +390,11 @@ def check_study(study: StudyPreset, suite: Any) -> None:
     for t in study.tasks:
         spec = next(s for s in suite.specs() if s.task == t.task)
         config = resolve_config(spec.task, spec.model, None, list(spec.overrides))
-        build_task(config.task.name, config.task.options, seed=config.train.seed)
+        try:
+            build_task(config.task.name, config.task.options, seed=config.train.seed)
+        except ConfigError as err:  # say which task and which file the message is about
+            files = [o.partition("=")[2] for o in t.overrides if o.startswith(DATA_KEYS)]
+            raise ConfigError(f"task {t.task}{f' on {files[0]}' if files else ''}: {err}") from None
 
 
 def measure_all(
