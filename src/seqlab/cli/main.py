@@ -116,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_generate)
 
     from seqlab.cli import baseline, classify, compare, evaluate, gradients, report, series, suite, translate
+    from seqlab.cli.bench import add_parser as add_bench_parser
     from seqlab.cli.data import add_data_parser
     from seqlab.cli.export import add_parser as add_export_parser
 
@@ -129,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     baseline.add_parser(sub, common)
     add_export_parser(sub, common)
     report.add_parser(sub, common)
+    add_bench_parser(sub, common)
     add_data_parser(sub, common)
     return parser
 
