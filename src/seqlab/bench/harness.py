@@ -12,9 +12,11 @@ For each selected case (:mod:`seqlab.bench.cases`) and each T:
    glibc's fixed mmap threshold and reports its extra peak RSS
    (:func:`seqlab.bench.memory.peak_extra_memory`); on CUDA the timing child reads the
    allocator's peak (``torch.cuda.max_memory_allocated``) around one call of each side;
-3. **MFU** — model FLOPs per token (:mod:`seqlab.bench.flops`) × tokens/s over the machine's
-   matmul peak in the case's dtype (:mod:`seqlab.bench.peak`, measured once per sweep in the
-   parent); reported for fwd, fwd+bwd and prefill, not for decode (latency-bound by design).
+3. **MFU** — model FLOPs per token (:mod:`seqlab.bench.flops`) × tokens/s over the matmul peak
+   in the case's dtype, timed in the same interleaved rounds as the case (a square matmul at the
+   best size of the sweep's peak measurement, :mod:`seqlab.bench.peak`): a load that slows the
+   case slows its yardstick alike (the sweep's own peak, measured once before it, is kept as
+   ``peak_gflops_sweep``); reported for fwd, fwd+bwd and prefill, not for decode (latency-bound).
 
 A child that fails or runs past ``timeout`` yields a record with its ``error``; the sweep goes on.
 After every record the JSONL file is rewritten atomically, so a killed sweep leaves a valid file.
@@ -38,7 +40,7 @@ from torch import nn
 from seqlab.bench.cases import CASES, VOCAB, Case, Shape, autocast
 from seqlab.bench.flops import flops_per_token
 from seqlab.bench.memory import peak_extra_memory, spawn
-from seqlab.bench.peak import matmul_peak, mfu
+from seqlab.bench.peak import DTYPES, matmul_flops, matmul_peak, mfu
 from seqlab.bench.timing import interleaved_times
 from seqlab.errors import ConfigError
 from seqlab.fileio import atomic_write_text
@@ -141,9 +143,19 @@ def run_child(spec: dict) -> dict:
     if spec["mode"] == "memory":
         runs[spec["side"]]()  # lazy initialisation outside the measurement
         return peak_extra_memory(runs[spec["side"]])
+    if case.kind != "decode":  # the yardstick of MFU, timed in the same rounds as the case
+        for dt in {dt for _, dt in sides.values()}:
+            runs[f"matmul:{dt}"] = _matmul(spec["peak_size"], dt, spec["device"])
     for run in runs.values():  # a second warm-up (interleaved_times does one more)
         run()
     times = interleaved_times(runs, spec["repeats"])
+    n = spec["peak_size"]
+    matmul = {
+        k[7:]: matmul_flops(n) / statistics.median(v) / 1e9
+        for k, v in times.items()
+        if k.startswith("matmul:")
+    }
+    times = {k: v for k, v in times.items() if not k.startswith("matmul:")}
     module = built.module
     out = {
         "time_s": {k: statistics.median(v) for k, v in times.items()},
@@ -151,6 +163,7 @@ def run_child(spec: dict) -> dict:
         "params": sum(p.numel() for p in module.parameters()),
         "note": built.note,
         "reference_present": built.reference is not None,
+        "matmul_gflops": matmul,
     }
     if spec["device"].startswith("cuda"):
         out["peak_mb"] = {k: _cuda_peak_mb(run) for k, run in runs.items()}
@@ -158,6 +171,20 @@ def run_child(spec: dict) -> dict:
 
 
 # -- the parent: sweep, records -------------------------------------------------------------------
+
+
+def _matmul(n: int, dtype: str, device: str) -> Callable[[], None]:
+    """One (n, n) @ (n, n) matmul in ``dtype``: the peak's yardstick."""
+    g = torch.Generator().manual_seed(0)
+    a, b = (torch.randn(n, n, generator=g).to(device=device, dtype=DTYPES[dtype]) for _ in range(2))
+    out = torch.empty(n, n, device=device, dtype=DTYPES[dtype])
+
+    def run() -> None:
+        torch.mm(a, b, out=out)
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+
+    return run
 
 
 def check_device(device: str) -> None:
@@ -185,7 +212,7 @@ def measure_point(name: str, T: int, settings: Settings, peaks: dict[str, dict])
     B, D = settings.batch or case.B, settings.d_model or case.D
     spec = {"case": name, "B": B, "T": T, "D": D, "dtype": dtype, "reference_dtype": ref_dtype}
     spec |= {"device": settings.device, "threads": settings.threads, "repeats": settings.repeats}
-    spec |= {"decode_steps": settings.decode_steps}
+    spec |= {"decode_steps": settings.decode_steps, "peak_size": peaks[dtype]["best_size"]}
     record = {"case": name, "family": case.family, "kind": case.kind, "dtype": dtype, "B": B, "T": T, "D": D}
     record |= {"reference": case.reference_name or None, "reference_dtype": ref_dtype}
     record |= {"device": settings.device, "threads": settings.threads, "torch": torch.__version__}
@@ -196,7 +223,9 @@ def measure_point(name: str, T: int, settings: Settings, peaks: dict[str, dict])
     tokens = B * (settings.decode_steps if case.kind == "decode" else T)
     times, fpt = got["time_s"], got["flops_per_token"]
     record |= {"params": got["params"], "note": got["note"] or None, "flops_per_token": fpt}
-    record["peak_gflops"] = peaks[dtype]["gflops"]
+    same_run = got.get("matmul_gflops") or {}
+    record["peak_gflops"] = same_run.get(dtype, peaks[dtype]["gflops"])
+    record["peak_gflops_sweep"] = peaks[dtype]["gflops"]  # measured once, before the sweep
     for side, prefix in (("module", ""), ("reference", "reference_")):
         if side not in times:
             continue
@@ -206,7 +235,8 @@ def measure_point(name: str, T: int, settings: Settings, peaks: dict[str, dict])
         if case.kind == "decode":
             record[f"{prefix}ms_per_token"] = 1000 * times[side] / settings.decode_steps
         else:
-            peak = peaks[dtype if side == "module" else ref_dtype]["gflops"]
+            side_dtype = dtype if side == "module" else ref_dtype
+            peak = same_run.get(side_dtype, peaks[side_dtype]["gflops"])  # the same rounds as the case
             record[f"{prefix}mfu"] = mfu(fpt, tps, peak)
         record[f"{prefix}peak_mb"] = (got.get("peak_mb") or {}).get(side)
         if settings.memory and not settings.device.startswith("cuda"):
