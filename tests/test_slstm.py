@@ -274,3 +274,18 @@ def test_interop_refuses_a_mismatch():
         load_official_slstm_layer(build_mixer("slstm", 16, {"num_heads": 2}), official)
     with pytest.raises(ConfigError, match="no official value|ours does not"):
         load_official_slstm_layer(build_mixer("slstm", 16, {"conv_kernel_size": 0}), official)
+
+
+@pytest.mark.parametrize("backend", ["fused", "naive"])
+def test_bf16_autocast_keeps_the_recurrence_in_float32(backend):
+    # the gate projections run in bf16, the exponential-gated recurrence and its state in float32
+    torch.manual_seed(0)
+    mixer = build_mixer("slstm", 32, {"backend": backend})
+    x = torch.randn(2, 6, 32, requires_grad=True)
+    reference, _ = mixer(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y, state = mixer(x)
+    assert all(s.dtype == torch.float32 for s in state[:4])
+    torch.testing.assert_close(y.float(), reference, atol=0.1, rtol=0.1)
+    y.float().sum().backward()
+    assert torch.isfinite(x.grad).all() and torch.isfinite(mixer.recurrent.grad).all()

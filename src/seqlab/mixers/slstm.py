@@ -172,10 +172,15 @@ class SLSTMMixer(Mixer):
         x_c = F.silu(x_c) if self.config.conv_kernel_size else x
         # 2. gate pre-activations of all steps at once
         gx = self._gate_inputs(x, x_c)  # (B, T, NH, 4, DH)
-        # 3. the recurrence
-        cell = SLSTMCellState(*(s.view(B, NH, DH) for s in state[:4]))
+        # 3. the recurrence, in the parameters' precision even under autocast (the exponential
+        #    gates and the stabiliser m need float32's range; the state is kept in it too)
+        dtype = self.recurrent.dtype
+        cell = SLSTMCellState(*(s.view(B, NH, DH).to(dtype) for s in state[:4]))
         recurrence = slstm_naive if self.config.backend == "naive" else slstm_fused
-        h, cell = recurrence(gx, self.recurrent, cell, step_mask, self.config.forget_gate == "exp")
+        with torch.autocast(x.device.type, enabled=False):
+            h, cell = recurrence(
+                gx.to(dtype), self.recurrent, cell, step_mask, self.config.forget_gate == "exp"
+            )
         # 4. dropout, per-head norm, zero at padded steps
         h = h.reshape(B, T, self.d_model)  # (B, T, D)
         y = self.norm(self.dropout(h) if self.config.dropout else h)
