@@ -4,8 +4,9 @@
 
 Cases (all with D = H): ``torch.nn.LSTM`` (the reference, fused C++ kernel), the obvious
 per-step Python loop over ``nn.LSTMCell`` (the baseline to beat), ``seqlab.nn.LSTM`` with the
-naive, fused (hand-written BPTT) and torch backends, the layer-norm LSTM and the
-recurrent-dropout LSTM (train mode).
+naive, fused (hand-written BPTT), compiled (time loop and BPTT in C++) and torch backends, and
+the layer-norm LSTM and the recurrent-dropout LSTM (train mode) with the naive, fused and
+compiled backends. The compiled extension is built (~1 min, once) before timing starts.
 Cases are interleaved round-robin and each reports the median of ``--repeats`` timings, so slow
 drifts of a shared machine hit every case alike. Prints tokens/s and the ratio to torch.nn.LSTM.
 """
@@ -21,6 +22,7 @@ from torch import nn
 
 from seqlab.bench.timing import fwd_bwd, interleaved_times
 from seqlab.nn import LSTM
+from seqlab.ops.rnn.compiled_lstm import load_extension
 
 
 class LSTMCellLoop(nn.Module):
@@ -46,10 +48,13 @@ def _cases(size: int) -> dict[str, nn.Module]:
         "nn.LSTMCell loop": LSTMCellLoop(size),
         "seqlab LSTM naive": LSTM(size, size, backend="naive"),
         "seqlab LSTM fused": LSTM(size, size, backend="fused"),
+        "seqlab LSTM compiled": LSTM(size, size, backend="compiled"),
         "seqlab LSTM torch": LSTM(size, size, backend="torch"),
-        "seqlab layer-norm LSTM (naive)": LSTM(size, size, layer_norm=True),
+        "seqlab layer-norm LSTM (naive)": LSTM(size, size, layer_norm=True, backend="naive"),
+        "seqlab layer-norm LSTM (compiled)": LSTM(size, size, layer_norm=True, backend="compiled"),
         "seqlab rec-dropout LSTM (naive)": LSTM(size, size, recurrent_dropout=0.25, backend="naive"),
         "seqlab rec-dropout LSTM (fused)": LSTM(size, size, recurrent_dropout=0.25, backend="fused"),
+        "seqlab rec-dropout LSTM (compiled)": LSTM(size, size, recurrent_dropout=0.25, backend="compiled"),
     }
 
 
@@ -62,6 +67,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object at the end")
     args = parser.parse_args(argv)
     torch.manual_seed(0)
+    if load_extension() is None:  # warned once; the compiled cases then time the Python fallback
+        print("note: the C++ extension is unavailable, 'compiled' cases run the Python fallback")
     x = torch.randn(args.batch, args.time, args.size)
     runs = {name: fwd_bwd(m.train(), x) for name, m in _cases(args.size).items()}
     times = interleaved_times(runs, args.repeats)
@@ -71,12 +78,12 @@ def main(argv: list[str] | None = None) -> None:
         f"fwd+bwd, B={args.batch} T={args.time} D=H={args.size}, threads={torch.get_num_threads()}, "
         f"median of {args.repeats}"
     )
-    print(f"{'case':32s} {'tokens/s':>10s} {'vs torch.nn.LSTM':>17s}")
+    print(f"{'case':36s} {'tokens/s':>10s} {'vs torch.nn.LSTM':>17s}")
     result = {}
     for name, ts in times.items():
         med = statistics.median(ts)
         result[name] = {"tokens_per_s": tokens / med, "ratio": ref / med}
-        print(f"{name:32s} {tokens / med:10.0f} {ref / med:16.2f}x")
+        print(f"{name:36s} {tokens / med:10.0f} {ref / med:16.2f}x")
     if args.json:
         print(json.dumps(result))
 

@@ -1,4 +1,4 @@
-"""The ``backend="naive"`` and ``backend="fused"`` paths of :class:`seqlab.nn.RNNBase`.
+"""The ``backend="naive"``, ``"fused"`` and ``"compiled"`` paths of :class:`seqlab.nn.RNNBase`.
 
 Shape legend: B batch · T time · D input width · H hidden · P projection · G gates · O output.
 
@@ -6,7 +6,9 @@ Both run the stack layer by layer and direction by direction, with the input pro
 T steps hoisted into one matrix multiply. ``naive`` then drives the readable cells of
 :mod:`seqlab.ops.rnn` through :func:`~seqlab.ops.rnn.scan` under autograd (the reference);
 ``fused`` (LSTM only) calls :func:`~seqlab.ops.rnn.fused_lstm.fused_lstm`, whose backward is
-hand-written BPTT.
+hand-written BPTT; ``compiled`` (LSTM, also with layer norm) runs the time loop and BPTT in C++
+(:mod:`seqlab.ops.rnn.compiled_lstm`). Where the extension cannot run (not built, not CPU, not
+float32/float64) ``compiled`` runs ``fused`` instead, or ``naive`` with layer norm: same math.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from seqlab.ops.rnn import compiled_lstm as ext
 from seqlab.ops.rnn import gru_cell, lstm_cell, rnn_cell, scan
 from seqlab.ops.rnn.fused_lstm import fused_lstm
 from seqlab.ops.rnn.scan import hoist_recurrent_weight_grad, no_record
@@ -22,6 +25,7 @@ from seqlab.ops.rnn.scan import hoist_recurrent_weight_grad, no_record
 
 def forward(module, x: Tensor, h0: Tensor, c0: Tensor | None, mask: Tensor | None):
     """x (B, T, D); h0/c0 (L·K, B, ·) -> (out (B, T, O), h_n (L·K, B, ·), c_n or None)."""
+    backend = runtime_backend(module, x)
     layer_input = x  # (B, T, D)
     h_n, c_n = [], []
     for layer in range(module.num_layers):
@@ -31,7 +35,12 @@ def forward(module, x: Tensor, h0: Tensor, c0: Tensor | None, mask: Tensor | Non
             p = module._layer_params(layer, direction)
             drop = recurrent_dropout_mask(module, layer_input)
             reverse = direction == 1
-            if module.backend == "fused":
+            if backend == "compiled":
+                gx = input_projection(module, p, layer_input.transpose(0, 1))  # (T, B, G·H)
+                ln_c = None if p["ln_c_weight"] is None else (p["ln_c_weight"], p["ln_c_bias"])
+                args = (mask, drop, reverse, p["ln_hh_weight"], ln_c)
+                out, state = ext.compiled_lstm(gx, h0[k], c0[k], p["weight_hh"], *args)
+            elif backend == "fused":
                 gx = input_projection(module, p, layer_input.transpose(0, 1))  # (T, B, G·H)
                 out, state = fused_lstm(gx, h0[k], c0[k], p["weight_hh"], mask, drop, reverse)
             else:
@@ -46,6 +55,13 @@ def forward(module, x: Tensor, h0: Tensor, c0: Tensor | None, mask: Tensor | Non
         if module.dropout and module.training and layer < module.num_layers - 1:
             layer_input = F.dropout(layer_input, module.dropout, training=True)
     return layer_input, torch.stack(h_n), (torch.stack(c_n) if c0 is not None else None)
+
+
+def runtime_backend(module, x: Tensor) -> str:
+    """``module.backend``, except ``compiled`` where the extension cannot run: ``fused``/``naive``."""
+    if module.backend != "compiled" or (ext.supports(x) and ext.load_extension() is not None):
+        return module.backend
+    return "naive" if module.layer_norm else "fused"
 
 
 def input_projection(module, p: dict, x: Tensor) -> Tensor:

@@ -14,11 +14,16 @@ gives the same outputs. Differences, all deliberate:
 * Backends: ``"torch"`` calls torch's fused kernels on the same parameters; ``"naive"`` is
   the readable per-step loop of :mod:`seqlab.ops.rnn` under autograd (the reference);
   ``"fused"`` (LSTM without layer norm or projection) is the same loop with hand-written BPTT
-  (:mod:`seqlab.ops.rnn.fused_lstm`). ``"auto"`` (default) picks ``"torch"`` whenever the
-  configuration allows it, then ``"fused"``, then ``"naive"``. The naive and fused backends
-  give first-order gradients only (differentiating twice raises).
-* Variants torch lacks: ``layer_norm`` (LSTM, Ba et al. 2016; naive backend) and
-  ``recurrent_dropout`` (one mask per sequence on h; naive, or fused for LSTM); with any
+  (:mod:`seqlab.ops.rnn.fused_lstm`); ``"compiled"`` (LSTM without projection, with or without
+  layer norm / recurrent dropout) runs the time loop and BPTT in a C++ extension built on first
+  use (:mod:`seqlab.ops.rnn.compiled_lstm`; ~1 min once, then cached) and, where it cannot be
+  built or run (no compiler, CUDA, half precision), runs ``"fused"`` (``"naive"`` with layer
+  norm) instead after one warning. ``"auto"`` (default) picks ``"torch"`` whenever the
+  configuration allows it, then ``"fused"``, then ``"naive"`` (``"compiled"`` is opt-in: its
+  first use compiles for about a minute). The naive, fused and compiled
+  backends give first-order gradients only (differentiating twice raises).
+* Variants torch lacks: ``layer_norm`` (LSTM, Ba et al. 2016; naive or compiled backend) and
+  ``recurrent_dropout`` (one mask per sequence on h; naive, or fused/compiled for LSTM); with any
   backend: ``learnable_init_state`` and, for LSTM, ``forget_bias`` at init.
 * ``LSTM(forget_bias=1.0)`` initialises the forget-gate slice of ``bias_ih`` to 1 and of
   ``bias_hh`` to 0 (effective bias 1.0; filling both, as some recipes do, gives 2.0).
@@ -41,7 +46,7 @@ from seqlab.errors import ConfigError, ShapeError
 from seqlab.nn import _rnn_loop, _rnn_torch
 from seqlab.nn.masking import resolve_mask
 
-BACKENDS = ("auto", "naive", "torch", "fused")
+BACKENDS = ("auto", "naive", "torch", "fused", "compiled")
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 
 
@@ -287,16 +292,23 @@ def _check_variants(mode, layer_norm, recurrent_dropout, forget_bias) -> None:
 
 
 def _pick_backend(mode: str, backend: str, layer_norm: bool, recurrent_dropout: float, proj_size: int) -> str:
-    """``auto``: torch's kernels when they compute this model, else ``fused`` (LSTM), else ``naive``."""
+    """``auto``: torch's kernels when they compute this model, else ``fused``, else ``naive``.
+
+    ``compiled`` is opt-in (its first use compiles a C++ extension for about a minute).
+    """
     needs_loop = [n for n, on in [("layer_norm", layer_norm), ("recurrent_dropout", recurrent_dropout)] if on]
-    fused_ok = mode == "LSTM" and not layer_norm and not proj_size
+    compiled_ok = mode == "LSTM" and not proj_size
+    fused_ok = compiled_ok and not layer_norm
     if backend == "auto":
         return "torch" if not needs_loop else ("fused" if fused_ok else "naive")
     if backend == "torch" and needs_loop:
-        loops = "'naive'" if layer_norm or not fused_ok else "'naive' or 'fused'"
-        raise ConfigError(f"{needs_loop[0]} needs backend={loops} (torch's kernels lack it)")
+        loops = ["'naive'"] + ["'fused'"] * fused_ok + ["'compiled'"] * compiled_ok
+        raise ConfigError(f"{needs_loop[0]} needs backend={' or '.join(loops)} (torch's kernels lack it)")
     if backend == "fused" and not fused_ok:
-        raise ConfigError("backend='fused' supports LSTM without layer_norm or proj_size; use 'naive'")
+        hint = "'compiled' or 'naive'" if compiled_ok else "'naive'"
+        raise ConfigError(f"backend='fused' supports LSTM without layer_norm or proj_size; use {hint}")
+    if backend == "compiled" and not compiled_ok:
+        raise ConfigError("backend='compiled' supports LSTM without proj_size; use 'naive'")
     return backend
 
 

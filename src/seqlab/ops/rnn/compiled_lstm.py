@@ -1,0 +1,198 @@
+"""An LSTM layer whose whole time loop, forward and BPTT, runs in a small C++ extension.
+
+Shape legend: B batch · T time · H hidden width · G = 4H the four gate blocks (i, f, g, o).
+
+The per-step Python loops (:func:`~seqlab.ops.rnn.scan` with :func:`~seqlab.ops.rnn.lstm_cell`,
+or :mod:`~seqlab.ops.rnn.fused_lstm`) spend most of their time dispatching ~20 small kernels
+per step. ``csrc/lstm.cpp`` keeps the same math and does, per step, one GEMM for the recurrent
+product and one pass over each row of the (B, G) buffer for everything else::
+
+    r_t  = (h_{t−1} ⊙ m) W_hhᵀ                       m: recurrent-dropout mask (or 1)
+    z_t  = gx_t + r_t             or  gx_t + LN(r_t) ⊙ γ_hh  (layer norm, Ba et al. 2016)
+    i, f, o = σ(z_i, z_f, z_o)     g = tanh(z_g)
+    c_t  = f ⊙ c_{t−1} + i ⊙ g
+    h_t  = o ⊙ tanh(c_t)          or  o ⊙ tanh(LN(c_t) ⊙ γ_c + β_c)
+
+``gx`` (the hoisted input projection, with the input layer norm and biases) stays in Python
+under autograd. The backward pass is the hand-written BPTT of :mod:`~seqlab.ops.rnn.fused_lstm`
+plus the layer-norm backward ``δx = (γ·δy − mean(γ·δy) − x̂ · mean(γ·δy·x̂)) / σ``, one pass
+per row and one GEMM ``δh_{t−1} = δr_t W_hh`` per step; ``∂L/∂W_hh = Σ_t δr_tᵀ (h_{t−1} ⊙ m)``
+is one GEMM over all B·T rows after the loop. Padded steps (mask False) keep the state and pass
+gradients through. float32 uses a polynomial exp (relative error ~1e-7) that the compiler
+vectorises; float64 uses libm. First-order gradients only.
+
+The extension is compiled with ``torch.utils.cpp_extension.load`` on first use (~1 min, needs a
+C++ compiler and ninja) into ``$SEQLAB_EXTENSIONS_DIR``, else ``$TORCH_EXTENSIONS_DIR/seqlab``,
+else ``~/.cache/seqlab/extensions``, and reused afterwards. When it cannot be built (or
+``SEQLAB_DISABLE_EXTENSIONS=1``) :func:`load_extension` warns once and returns None, and callers
+run the Python path. Tested against the naive reference (outputs, gradients, final states).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import threading
+import warnings
+from pathlib import Path
+from types import ModuleType
+
+import torch
+from torch import Tensor
+from torch.autograd.function import once_differentiable
+
+logger = logging.getLogger(__name__)
+
+_SOURCE = Path(__file__).with_name("csrc") / "lstm.cpp"
+_LOCK = threading.Lock()
+_STATE: dict[str, ModuleType | str | None] = {"module": None, "error": None}
+LN_EPS = 1e-5  # F.layer_norm's default, as in the naive backend
+
+
+def extension_dir() -> Path:
+    """Where the compiled extension is cached (see the module docstring)."""
+    if os.environ.get("SEQLAB_EXTENSIONS_DIR"):
+        root = Path(os.environ["SEQLAB_EXTENSIONS_DIR"])
+    elif os.environ.get("TORCH_EXTENSIONS_DIR"):
+        root = Path(os.environ["TORCH_EXTENSIONS_DIR"]) / "seqlab"
+    else:
+        root = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "seqlab" / "extensions"
+    return root / f"torch{torch.__version__.replace('+', '_')}"
+
+
+def _build() -> ModuleType:
+    """Compile (or load the cached build of) ``csrc/lstm.cpp``; raises when that is impossible."""
+    from torch.utils import cpp_extension
+
+    if os.environ.get("SEQLAB_DISABLE_EXTENSIONS") == "1":
+        raise RuntimeError("SEQLAB_DISABLE_EXTENSIONS=1")
+    compiler = os.environ.get("CXX", "c++")
+    if shutil.which(compiler) is None:
+        raise RuntimeError(f"no C++ compiler ({compiler!r} not found on PATH)")
+    if not cpp_extension.is_ninja_available():
+        raise RuntimeError("ninja is not installed (pip install ninja)")
+    # the ISA is part of the name: a cache shared between machines never runs foreign code
+    isa = torch.backends.cpu.get_cpu_capability().lower()
+    flags = ["-O3", "-fno-math-errno", "-fno-trapping-math", "-fno-signed-zeros", "-fassociative-math"] + (
+        ["-mavx2", "-mfma"] if isa in ("avx2", "avx512") else []
+    )
+    build_dir = extension_dir() / isa
+    build_dir.mkdir(parents=True, exist_ok=True)
+    return cpp_extension.load(
+        name=f"seqlab_lstm_{isa}",
+        sources=[str(_SOURCE)],
+        extra_cflags=flags,
+        build_directory=str(build_dir),
+        verbose=False,
+    )
+
+
+def load_extension() -> ModuleType | None:
+    """The compiled module, building it on first call; None (after one warning) if it cannot be built."""
+    if _STATE["module"] is not None or _STATE["error"] is not None:
+        return _STATE["module"]  # type: ignore[return-value]
+    with _LOCK:
+        if _STATE["module"] is None and _STATE["error"] is None:
+            try:
+                _STATE["module"] = _build()
+            except Exception as err:  # any build failure means: use the Python path
+                _STATE["error"] = f"{type(err).__name__}: {err}".strip()
+                logger.debug("seqlab LSTM extension build failed", exc_info=True)
+                warnings.warn(
+                    f"seqlab: the compiled LSTM backend is unavailable ({_STATE['error'].splitlines()[0]}); "
+                    "using the Python implementation (same results, slower)",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+    return _STATE["module"]  # type: ignore[return-value]
+
+
+def supports(x: Tensor) -> bool:
+    """Whether the extension can run on tensors like ``x`` (CPU, float32 or float64)."""
+    return x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64)
+
+
+def _packed(weight: Tensor, batch_size: int) -> Tensor | None:
+    """oneDNN's prepacked layout of a linear weight (x ↦ x weightᵀ) for float32 CPU, else None."""
+    if weight.dtype != torch.float32 or not torch.backends.mkldnn.is_available():
+        return None
+    try:
+        return torch.ops.mkldnn._reorder_linear_weight(weight.detach().contiguous(), batch_size)
+    except (RuntimeError, AttributeError):  # a build without the op: the extension uses mm
+        return None
+
+
+class CompiledLSTMFunction(torch.autograd.Function):
+    """``(gx, h0, c0, w_hh, ln_hh, ln_cw, ln_cb, mask, drop, reverse) -> (out, h_n, c_n)``.
+
+    Shapes: gx (T, B, G) time-major and contiguous (biases included), h0/c0 (B, H),
+    w_hh (G, H), ln_hh (G,) / ln_cw, ln_cb (H,) or all None, mask (B, T) bool or None,
+    drop (B, H) or None. Returns out (B, T, H) (zero at padded steps), h_n, c_n (B, H).
+    """
+
+    @staticmethod
+    def forward(ctx, gx, h0, c0, w_hh, ln_hh, ln_cw, ln_cb, mask, drop, reverse):
+        ext = load_extension()
+        B = gx.shape[1]
+        w = w_hh.detach().contiguous()
+        out, hs, cs, gates, tc, xh, rh, xc, rc = ext.lstm_forward(
+            gx, h0, c0, w, _packed(w, B), mask, drop, ln_hh, ln_cw, ln_cb, reverse, LN_EPS
+        )
+        ctx.save_for_backward(hs, cs, gates, tc, xh, rh, xc, rc, w, ln_hh, ln_cw, mask, drop)
+        ctx.reverse, ctx.layer_norm = reverse, ln_hh is not None
+        T = gx.shape[0]
+        return out, hs[T].clone(), cs[T].clone()
+
+    @staticmethod
+    @once_differentiable  # hand-written BPTT: first-order gradients only
+    def backward(ctx, d_out, d_hn, d_cn):
+        hs, cs, gates, tc, xh, rh, xc, rc, w, ln_hh, ln_cw, mask, drop = ctx.saved_tensors
+        if not ctx.layer_norm:
+            xh = rh = xc = rc = None  # saved as undefined tensors
+        B, H = hs.shape[1], hs.shape[2]
+        d_hn = d_hn if d_hn is not None else hs.new_zeros(B, H)
+        d_cn = d_cn if d_cn is not None else hs.new_zeros(B, H)
+        d_out = d_out.contiguous() if d_out is not None else None
+        dgx, dh0, dc0, dw, d_ln_hh, d_cw, d_cb = load_extension().lstm_backward(
+            d_out, d_hn, d_cn, hs, cs, gates, tc, xh, rh, xc, rc, w, _packed(w.t(), B), mask, drop,
+            ln_hh, ln_cw, ctx.reverse,
+        )  # fmt: skip
+        if not ctx.layer_norm:
+            d_ln_hh = d_cw = d_cb = None
+        return dgx, dh0, dc0, dw, d_ln_hh, d_cw, d_cb, None, None, None
+
+
+def compiled_lstm(
+    gx: Tensor,
+    h0: Tensor,
+    c0: Tensor,
+    w_hh: Tensor,
+    mask: Tensor | None = None,
+    drop: Tensor | None = None,
+    reverse: bool = False,
+    ln_hh: Tensor | None = None,
+    ln_c: tuple[Tensor, Tensor] | None = None,
+) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+    """Run one LSTM direction in C++; call only when :func:`load_extension` returned a module.
+
+    Args:
+        gx: input part of the pre-activations, time-major (T, B, 4H), biases folded in.
+        h0, c0: initial state, each (B, H). w_hh: (4H, H).
+        mask: (B, T) bool, True at real tokens. drop: (B, H) recurrent-dropout mask (scaled).
+        reverse: run right to left.
+        ln_hh: layer-norm gain on ``h W_hhᵀ`` (4H,); ln_c: (gain, bias) on c, each (H,).
+            Both or neither.
+
+    Returns:
+        ``(out (B, T, H), (h_n, c_n))``; out is zero at padded steps.
+    """
+    if (ln_hh is None) != (ln_c is None):
+        raise ValueError("compiled_lstm: pass both ln_hh and ln_c, or neither")
+    ln_cw, ln_cb = ln_c if ln_c is not None else (None, None)
+    mask = mask.contiguous() if mask is not None else None
+    drop = drop.contiguous() if drop is not None else None
+    out, h_n, c_n = CompiledLSTMFunction.apply(
+        gx.contiguous(), h0.contiguous(), c0.contiguous(), w_hh, ln_hh, ln_cw, ln_cb, mask, drop, reverse
+    )
+    return out, (h_n, c_n)

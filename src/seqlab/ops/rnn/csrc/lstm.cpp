@@ -1,0 +1,301 @@
+// seqlab backend="compiled": the whole LSTM time loop, forward and BPTT, in C++.
+//
+// Shape legend: T time · B batch · H hidden · G = 4H gate blocks (i, f, g, o).
+//
+// Per step: one GEMM for the recurrent product r = (h ⊙ drop) W_hh^T, then ONE pass over each
+// row of the (B, G) buffer that adds the hoisted input projection, applies the optional layer
+// norm on r, the gate nonlinearities, the cell update, the optional layer norm on c and the
+// hidden state, and saves what BPTT needs. Backward mirrors it: one pass per row for δz (with
+// the layer-norm backward), one GEMM for δh_{t-1} = δr W_hh; ∂L/∂W_hh is one GEMM after the loop.
+// The math is that of seqlab.ops.rnn.lstm_cell (see compiled_lstm.py for the equations).
+#include <torch/extension.h>
+
+#include <ATen/Parallel.h>
+#include <ATen/core/dispatch/Dispatcher.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+namespace {
+
+using at::Tensor;
+
+// ---- nonlinearities: float uses a Cephes-style polynomial exp (rel. error ~1e-7) that the
+// compiler vectorises; double uses libm (the accuracy reference in the tests).
+inline float exp_poly(float x) {
+  x = std::max(std::min(x, 88.0f), -87.0f);  // vectorises with -fno-trapping-math
+  const float n = std::floor(x * 1.44269504088896341f + 0.5f);
+  const float r = x - n * 0.693359375f + n * 2.12194440e-4f;
+  float y = 1.9875691500e-4f;
+  y = y * r + 1.3981999507e-3f;
+  y = y * r + 8.3334519073e-3f;
+  y = y * r + 4.1665795894e-2f;
+  y = y * r + 1.6666665459e-1f;
+  y = y * r + 5.0000001201e-1f;
+  y = y * r * r + r + 1.0f;
+  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &bits, sizeof scale);
+  return y * scale;
+}
+inline float sigmoid(float x) { return 1.0f / (1.0f + exp_poly(-x)); }
+inline float tanh_(float x) { return 1.0f - 2.0f / (exp_poly(2.0f * x) + 1.0f); }
+inline double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
+inline double tanh_(double x) { return std::tanh(x); }
+
+// ---- per-step GEMM: oneDNN's prepacked linear when Python passed a packed weight, else mm ----
+Tensor linear_step(const Tensor& x, const Tensor& w_t, const Tensor& packed, Tensor& out) {
+  if (packed.defined()) {
+    static const auto op = c10::Dispatcher::singleton().findSchemaOrThrow("mkldnn::_linear_pointwise", "");
+    std::vector<c10::IValue> stack{x, packed, c10::IValue(), std::string("none"),
+                                   c10::List<std::optional<at::Scalar>>(), std::string("")};
+    op.callBoxed(&stack);
+    return stack[0].toTensor();
+  }
+  return at::mm_out(out, x, w_t);
+}
+
+template <typename T>
+struct Saved {  // forward buffers, all contiguous; per-step ones indexed by time t
+  int64_t T_, B, H;
+  const T* gx;        // (T, B, G) hoisted input projection (+ biases)
+  T *hs, *cs;         // (T+1, B, H) state *before* processing step k (processing order)
+  T *gates, *tc;      // (T, B, G) activated gates; (T, B, H) tanh of the (normed) cell
+  T *xh, *rh;         // layer norm on r: (T, B, G) normalised r, (T, B) 1/σ    (or null)
+  T *xc, *rc;         // layer norm on c: (T, B, H), (T, B)                     (or null)
+  const T *ln_hh, *ln_cw, *ln_cb;
+  const bool* mask;   // (B, T) or null
+  T* out;             // (B, T, H)
+  double eps;
+};
+
+template <typename T>
+inline void normalise(const T* v, int64_t n, double eps, T* xhat, T* rstd_out) {
+  T mean = 0, var = 0;
+  for (int64_t j = 0; j < n; ++j) mean += v[j];
+  mean /= T(n);
+  for (int64_t j = 0; j < n; ++j) var += (v[j] - mean) * (v[j] - mean);
+  const T rstd = T(1) / std::sqrt(var / T(n) + T(eps));
+  for (int64_t j = 0; j < n; ++j) xhat[j] = (v[j] - mean) * rstd;
+  *rstd_out = rstd;
+}
+
+// One row b of step k (time t): z = gx + [LN](r); gates; c; h. `r` is the (B, G) GEMM result.
+template <typename T>
+void forward_row(const Saved<T>& s, const T* r, int64_t k, int64_t t, int64_t b) {
+  const int64_t B = s.B, H = s.H, G = 4 * H, bt = t * B + b;
+  const T *h0 = s.hs + (k * B + b) * H, *c0 = s.cs + (k * B + b) * H;
+  T *h1 = s.hs + ((k + 1) * B + b) * H, *c1 = s.cs + ((k + 1) * B + b) * H;
+  T* out = s.out + (b * s.T_ + t) * H;
+  if (s.mask && !s.mask[b * s.T_ + t]) {  // padded: keep the state, output 0
+    std::memcpy(h1, h0, H * sizeof(T));
+    std::memcpy(c1, c0, H * sizeof(T));
+    std::memset(out, 0, H * sizeof(T));
+    if (s.xh) std::memset(s.xh + bt * G, 0, G * sizeof(T));  // read by the gain gradient
+    return;
+  }
+  T* z = s.gates + bt * G;
+  const T* gx = s.gx + bt * G;
+  const T* rb = r + b * G;
+  if (s.xh) {  // 1. z = gx + LN(h W_hh^T) ⊙ γ_hh
+    T* xh = s.xh + bt * G;
+    normalise(rb, G, s.eps, xh, s.rh + bt);
+    for (int64_t j = 0; j < G; ++j) z[j] = gx[j] + s.ln_hh[j] * xh[j];
+  } else {
+    for (int64_t j = 0; j < G; ++j) z[j] = gx[j] + rb[j];
+  }
+  // 2. gates i, f (σ), g (tanh), o (σ)
+  for (int64_t j = 0; j < 2 * H; ++j) z[j] = sigmoid(z[j]);
+  for (int64_t j = 2 * H; j < 3 * H; ++j) z[j] = tanh_(z[j]);
+  for (int64_t j = 3 * H; j < G; ++j) z[j] = sigmoid(z[j]);
+  const T *i = z, *f = z + H, *g = z + 2 * H, *o = z + 3 * H;
+  // 3. c_t = f ⊙ c_{t-1} + i ⊙ g
+  for (int64_t j = 0; j < H; ++j) c1[j] = f[j] * c0[j] + i[j] * g[j];
+  // 4. h_t = o ⊙ tanh([LN](c_t))
+  T* tc = s.tc + bt * H;
+  if (s.xc) {
+    T* xc = s.xc + bt * H;
+    normalise(c1, H, s.eps, xc, s.rc + bt);
+    for (int64_t j = 0; j < H; ++j) tc[j] = tanh_(xc[j] * s.ln_cw[j] + s.ln_cb[j]);
+  } else {
+    for (int64_t j = 0; j < H; ++j) tc[j] = tanh_(c1[j]);
+  }
+  for (int64_t j = 0; j < H; ++j) out[j] = h1[j] = o[j] * tc[j];
+}
+
+int64_t grain(int64_t G) { return std::max<int64_t>(1, 16384 / G); }
+
+// Returns {out (B,T,H), hs (T+1,B,H), cs (T+1,B,H), gates, tc, xh, rh, xc, rc}.
+std::vector<Tensor> lstm_forward(const Tensor& gx, const Tensor& h0, const Tensor& c0, const Tensor& w_hh,
+                                 const std::optional<Tensor>& packed, const std::optional<Tensor>& mask,
+                                 const std::optional<Tensor>& drop, const std::optional<Tensor>& ln_hh,
+                                 const std::optional<Tensor>& ln_cw, const std::optional<Tensor>& ln_cb,
+                                 bool reverse, double eps) {
+  TORCH_CHECK(gx.dim() == 3 && gx.is_contiguous() && h0.is_contiguous() && c0.is_contiguous(),
+              "lstm_forward: expected contiguous gx (T, B, 4H), h0, c0 (B, H)");
+  const int64_t T_ = gx.size(0), B = gx.size(1), G = gx.size(2), H = G / 4;
+  auto opt = gx.options();
+  Tensor out = at::empty({B, T_, H}, opt), hs = at::empty({T_ + 1, B, H}, opt);
+  Tensor cs = at::empty({T_ + 1, B, H}, opt), gates = at::empty({T_, B, G}, opt);
+  Tensor tc = at::empty({T_, B, H}, opt), r = at::empty({B, G}, opt), h_in = at::empty({B, H}, opt);
+  const bool ln = ln_hh.has_value();
+  Tensor xh = ln ? at::empty({T_, B, G}, opt) : Tensor(), rh = ln ? at::empty({T_, B}, opt) : Tensor();
+  Tensor xc = ln ? at::empty({T_, B, H}, opt) : Tensor(), rc = ln ? at::empty({T_, B}, opt) : Tensor();
+  hs[0].copy_(h0);
+  cs[0].copy_(c0);
+  const Tensor w_t = w_hh.t(), pk = packed.value_or(Tensor());
+  AT_DISPATCH_FLOATING_TYPES(gx.scalar_type(), "lstm_forward", [&] {
+    Saved<scalar_t> s{T_, B, H, gx.data_ptr<scalar_t>(), hs.data_ptr<scalar_t>(), cs.data_ptr<scalar_t>(),
+                      gates.data_ptr<scalar_t>(), tc.data_ptr<scalar_t>(),
+                      ln ? xh.data_ptr<scalar_t>() : nullptr, ln ? rh.data_ptr<scalar_t>() : nullptr,
+                      ln ? xc.data_ptr<scalar_t>() : nullptr, ln ? rc.data_ptr<scalar_t>() : nullptr,
+                      ln ? ln_hh->data_ptr<scalar_t>() : nullptr, ln ? ln_cw->data_ptr<scalar_t>() : nullptr,
+                      ln ? ln_cb->data_ptr<scalar_t>() : nullptr,
+                      mask ? mask->data_ptr<bool>() : nullptr, out.data_ptr<scalar_t>(), eps};
+    for (int64_t k = 0; k < T_; ++k) {
+      const int64_t t = reverse ? T_ - 1 - k : k;
+      Tensor x = hs[k];
+      if (drop) x = at::mul_out(h_in, x, *drop);
+      const Tensor res = linear_step(x, w_t, pk, r);  // (B, G) = (h ⊙ drop) W_hh^T
+      const scalar_t* rp = res.data_ptr<scalar_t>();
+      at::parallel_for(0, B, grain(G), [&](int64_t b0, int64_t b1) {
+        for (int64_t b = b0; b < b1; ++b) forward_row(s, rp, k, t, b);
+      });
+    }
+  });
+  return {out, hs, cs, gates, tc, xh, rh, xc, rc};
+}
+
+template <typename T>
+struct Grads {
+  const T* dout;  // (B, T, H) or null
+  T *dh, *dc;     // (B, H) running δh_t, δc_t
+  T *dgx, *dr;    // (T, B, G) δz (= ∂L/∂gx) and δr (= δz without layer norm)
+  T *acc_w, *acc_b;  // (B, H) running sums for the c layer norm's gain and bias
+};
+
+// Backward for row b of step k (time t): δz, δr, δc_{t-1}. δh_{t-1} comes from the GEMM after.
+template <typename T>
+void backward_row(const Saved<T>& s, const Grads<T>& d, int64_t k, int64_t t, int64_t b) {
+  const int64_t B = s.B, H = s.H, G = 4 * H, bt = t * B + b;
+  T* dz = d.dgx + bt * G;
+  if (s.mask && !s.mask[b * s.T_ + t]) {  // padded: no gradient into z; δh, δc pass through
+    std::memset(dz, 0, G * sizeof(T));
+    if (d.dr != d.dgx) std::memset(d.dr + bt * G, 0, G * sizeof(T));
+    return;
+  }
+  const T *i = s.gates + bt * G, *f = i + H, *g = i + 2 * H, *o = i + 3 * H;
+  const T *tc = s.tc + bt * H, *c_prev = s.cs + (k * B + b) * H;
+  T *dh = d.dh + b * H, *dc = d.dc + b * H;
+  if (d.dout) {
+    const T* dout = d.dout + (b * s.T_ + t) * H;
+    for (int64_t j = 0; j < H; ++j) dh[j] += dout[j];
+  }
+  // δ(normed c) = δh ⊙ o ⊙ (1 − tanh²), kept in the f slot of dz until it is overwritten
+  T* dcn = dz + H;
+  for (int64_t j = 0; j < H; ++j) dcn[j] = dh[j] * o[j] * (T(1) - tc[j] * tc[j]);
+  if (s.xc) {  // δc += LN backward: rstd (γ·δ − mean(γ·δ) − x̂ mean(γ·δ·x̂))
+    const T* xc = s.xc + bt * H;
+    T m1 = 0, m2 = 0;
+    for (int64_t j = 0; j < H; ++j) {
+      const T gj = dcn[j] * s.ln_cw[j];
+      m1 += gj;
+      m2 += gj * xc[j];
+      d.acc_w[b * H + j] += dcn[j] * xc[j];
+      d.acc_b[b * H + j] += dcn[j];
+    }
+    m1 /= T(H);
+    m2 /= T(H);
+    for (int64_t j = 0; j < H; ++j) dc[j] += s.rc[bt] * (dcn[j] * s.ln_cw[j] - m1 - xc[j] * m2);
+  } else {
+    for (int64_t j = 0; j < H; ++j) dc[j] += dcn[j];
+  }
+  // δz = [δc g · i(1−i), δc c_{t−1} · f(1−f), δc i · (1−g²), δh tanh · o(1−o)]; δc_{t−1} = δc f
+  for (int64_t j = 0; j < H; ++j) {
+    dz[j] = dc[j] * g[j] * i[j] * (T(1) - i[j]);
+    dz[H + j] = dc[j] * c_prev[j] * f[j] * (T(1) - f[j]);
+    dz[2 * H + j] = dc[j] * i[j] * (T(1) - g[j] * g[j]);
+    dz[3 * H + j] = dh[j] * tc[j] * o[j] * (T(1) - o[j]);
+    dc[j] *= f[j];
+  }
+  if (s.xh) {  // δr = LN backward of δz ⊙ γ_hh
+    const T* xh = s.xh + bt * G;
+    T* dr = d.dr + bt * G;
+    T m1 = 0, m2 = 0;
+    for (int64_t j = 0; j < G; ++j) {
+      const T gj = dz[j] * s.ln_hh[j];
+      m1 += gj;
+      m2 += gj * xh[j];
+    }
+    m1 /= T(G);
+    m2 /= T(G);
+    for (int64_t j = 0; j < G; ++j) dr[j] = s.rh[bt] * (dz[j] * s.ln_hh[j] - m1 - xh[j] * m2);
+  }
+}
+
+// Returns {d_gx (T,B,G), dh0, dc0, dW_hh, d_ln_hh, d_ln_cw, d_ln_cb} (the last three empty without LN).
+std::vector<Tensor> lstm_backward(const std::optional<Tensor>& d_out, const Tensor& d_hn, const Tensor& d_cn,
+                                  const Tensor& hs, const Tensor& cs, const Tensor& gates, const Tensor& tc,
+                                  const std::optional<Tensor>& xh, const std::optional<Tensor>& rh,
+                                  const std::optional<Tensor>& xc, const std::optional<Tensor>& rc,
+                                  const Tensor& w_hh, const std::optional<Tensor>& packed_t,
+                                  const std::optional<Tensor>& mask, const std::optional<Tensor>& drop,
+                                  const std::optional<Tensor>& ln_hh, const std::optional<Tensor>& ln_cw,
+                                  bool reverse) {
+  const int64_t T_ = gates.size(0), B = gates.size(1), G = gates.size(2), H = G / 4;
+  auto opt = gates.options();
+  const bool ln = ln_hh.has_value();
+  Tensor dgx = at::empty({T_, B, G}, opt), dr = ln ? at::empty({T_, B, G}, opt) : dgx;
+  Tensor dh = d_hn.contiguous().clone(), dc = d_cn.contiguous().clone(), dh_next = at::empty({B, H}, opt);
+  Tensor acc_w = ln ? at::zeros({B, H}, opt) : Tensor(), acc_b = ln ? at::zeros({B, H}, opt) : Tensor();
+  const Tensor pk = packed_t.value_or(Tensor());
+  AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "lstm_backward", [&] {
+    using T = scalar_t;
+    Saved<T> s{T_, B, H, nullptr, hs.data_ptr<T>(), cs.data_ptr<T>(), gates.data_ptr<T>(), tc.data_ptr<T>(),
+               ln ? xh->data_ptr<T>() : nullptr, ln ? rh->data_ptr<T>() : nullptr,
+               ln ? xc->data_ptr<T>() : nullptr, ln ? rc->data_ptr<T>() : nullptr,
+               ln ? ln_hh->data_ptr<T>() : nullptr, ln ? ln_cw->data_ptr<T>() : nullptr, nullptr,
+               mask ? mask->data_ptr<bool>() : nullptr, nullptr, 0.0};
+    const bool* m = s.mask;
+    const T* dp = drop ? drop->data_ptr<T>() : nullptr;
+    for (int64_t k = T_ - 1; k >= 0; --k) {
+      const int64_t t = reverse ? T_ - 1 - k : k;
+      Grads<T> d{d_out ? d_out->data_ptr<T>() : nullptr, dh.data_ptr<T>(), dc.data_ptr<T>(),
+                 dgx.data_ptr<T>(), dr.data_ptr<T>(), ln ? acc_w.data_ptr<T>() : nullptr,
+                 ln ? acc_b.data_ptr<T>() : nullptr};
+      at::parallel_for(0, B, grain(G), [&](int64_t b0, int64_t b1) {
+        for (int64_t b = b0; b < b1; ++b) backward_row(s, d, k, t, b);
+      });
+      const Tensor res = linear_step(dr[t], w_hh, pk, dh_next);  // (B, H) = δr W_hh
+      T *hn = res.data_ptr<T>(), *hc = dh.data_ptr<T>(), *out = dh_next.data_ptr<T>();
+      for (int64_t b = 0; b < B; ++b) {  // dropout mask on δh_{t−1}; padded rows keep δh
+        const bool keep = m && !m[b * T_ + t];
+        for (int64_t j = 0; j < H; ++j)
+          out[b * H + j] = keep ? hc[b * H + j] : (dp ? hn[b * H + j] * dp[b * H + j] : hn[b * H + j]);
+      }
+      std::swap(dh, dh_next);
+    }
+  });
+  // ∂L/∂W_hh = Σ_t δr_tᵀ (h_{t−1} ⊙ drop): one GEMM over all T·B rows, in time order
+  Tensor h_in = hs.narrow(0, 0, T_);
+  if (drop) h_in = h_in * *drop;
+  if (reverse) h_in = h_in.flip(0);
+  Tensor dw = dr.reshape({T_ * B, G}).t().mm(h_in.reshape({T_ * B, H}));
+  Tensor d_ln_hh, d_cw, d_cb;
+  if (ln) {
+    d_ln_hh = (dgx * *xh).sum({0, 1});
+    d_cw = acc_w.sum(0);
+    d_cb = acc_b.sum(0);
+  }
+  return {dgx, dh, dc, dw, d_ln_hh, d_cw, d_cb};
+}
+
+}  // namespace
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.def("lstm_forward", &lstm_forward, "LSTM layer forward over all time steps");
+  m.def("lstm_backward", &lstm_backward, "LSTM layer backward through time");
+}

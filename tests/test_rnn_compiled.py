@@ -1,0 +1,197 @@
+"""backend="compiled" (the C++ LSTM time loop and BPTT) against the naive reference, and its fallback.
+
+The extension is built once per session (~1 min on 2 cores without a cache, then reused from
+~/.cache/seqlab/extensions); if it cannot be built here, the parity tests skip with the reason
+and the fallback tests still run.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+
+import seqlab.nn as snn
+from seqlab.errors import ConfigError
+from seqlab.nn import _rnn_loop
+from seqlab.ops.rnn import compiled_lstm
+
+B, T, D, H = 4, 7, 5, 6
+VARIANTS = {
+    "plain": {},
+    "layer_norm": {"layer_norm": True},
+    "rec_dropout": {"recurrent_dropout": 0.3},
+    "both": {"layer_norm": True, "recurrent_dropout": 0.3},
+}
+
+
+@pytest.fixture(scope="module")
+def ext():
+    module = compiled_lstm.load_extension()
+    if module is None:
+        pytest.skip(f"C++ extension unavailable: {compiled_lstm._STATE['error']}")
+    return module
+
+
+def _pair(kw: dict, dtype=torch.float64, **extra):
+    """A naive and a compiled LSTM with identical, non-trivial parameters."""
+    torch.manual_seed(0)
+    naive = snn.LSTM(D, H, backend="naive", **kw, **extra).to(dtype)
+    fast = snn.LSTM(D, H, backend="compiled", **kw, **extra).to(dtype)
+    with torch.no_grad():  # gains away from 1 so the layer-norm gradients are exercised
+        for name, p in naive.named_parameters():
+            if name.startswith("ln_"):
+                p.uniform_(0.5, 1.5)
+    fast.load_state_dict(naive.state_dict())
+    return naive, fast
+
+
+def _run(m, x, hx, seed=7, **mask_kw):
+    """Outputs, final state and gradients of every input and parameter for a random loss."""
+    torch.manual_seed(seed)  # same dropout masks for both backends
+    out, (h_n, c_n) = m(x, hx, **mask_kw)
+    g = torch.Generator().manual_seed(1)
+    weights = [torch.randn(t.shape, generator=g, dtype=t.dtype) for t in (out, h_n, c_n)]
+    loss = sum((t * w).sum() for t, w in zip((out, h_n, c_n), weights))
+    inputs = [x, *hx, *m.parameters()]
+    return [out, h_n, c_n, *torch.autograd.grad(loss, inputs)]
+
+
+def _assert_same(a, b, atol=1e-10, rtol=1e-7):
+    assert len(a) == len(b)
+    for k, (u, v) in enumerate(zip(a, b)):
+        torch.testing.assert_close(u, v, atol=atol, rtol=rtol, msg=lambda m, k=k: f"tensor {k}: {m}")
+
+
+def _inputs(layers, bidir, dtype=torch.float64, t=T):
+    LK = layers * (2 if bidir else 1)
+    x = torch.randn(B, t, D, dtype=dtype, requires_grad=True)
+    hx = tuple(torch.randn(LK, B, H, dtype=dtype, requires_grad=True) for _ in range(2))
+    return x, hx
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("layers,bidir", [(1, False), (2, True)])
+@pytest.mark.parametrize("padding", ["none", "lengths", "holes"])
+def test_compiled_equals_naive(ext, variant, layers, bidir, padding):
+    naive, fast = _pair(VARIANTS[variant], num_layers=layers, bidirectional=bidir, dropout=0.2)
+    x, hx = _inputs(layers, bidir)
+    mask_kw = {}
+    if padding == "lengths":
+        mask_kw = {"lengths": torch.tensor([T, 3, 1, 5])}
+    elif padding == "holes":  # any mask, not only right padding; one row fully padded
+        mask_kw = {"mask": torch.rand(B, T, generator=torch.Generator().manual_seed(3)) > 0.4}
+        mask_kw["mask"][2] = False
+    _assert_same(_run(naive.train(), x, hx, **mask_kw), _run(fast.train(), x, hx, **mask_kw))
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_compiled_equals_naive_float32_and_eval(ext, variant):
+    naive, fast = _pair(VARIANTS[variant], dtype=torch.float32)
+    x = torch.randn(3, 40, D, requires_grad=True)
+    hx = tuple(torch.randn(1, 3, H, requires_grad=True) for _ in range(2))
+    for train in (True, False):  # float32 uses the polynomial exp: float tolerance
+        a, b = _run(naive.train(train), x, hx), _run(fast.train(train), x, hx)
+        _assert_same(a, b, atol=2e-5, rtol=1e-4)
+
+
+def test_one_time_step_and_default_state(ext):
+    naive, fast = _pair(VARIANTS["both"])
+    x = torch.randn(B, 1, D, dtype=torch.float64, requires_grad=True)
+    results = []
+    for m in (naive, fast):
+        torch.manual_seed(2)
+        out, (h_n, c_n) = m(x)
+        loss = (out * torch.arange(H, dtype=out.dtype)).sum() + c_n.sum()
+        results.append([out, h_n, c_n, *torch.autograd.grad(loss, [x, *m.parameters()])])
+    _assert_same(*results)
+
+
+def test_plain_compiled_matches_torch_nn_lstm(ext):
+    ref = torch.nn.LSTM(D, H, num_layers=2, bidirectional=True, batch_first=True).double()
+    fast = snn.LSTM(D, H, num_layers=2, bidirectional=True, backend="compiled").double()
+    fast.load_state_dict(ref.state_dict())
+    x, hx = _inputs(2, True)
+    _assert_same(_run(ref, x, hx), _run(fast, x, hx))
+
+
+def test_gradcheck_of_the_compiled_function(ext):
+    g = torch.Generator().manual_seed(0)
+    t, b, h = 4, 2, 3
+
+    def rand(*shape):
+        return torch.randn(*shape, generator=g, dtype=torch.float64, requires_grad=True)
+
+    gx, h0, c0, w = rand(t, b, 4 * h), rand(b, h), rand(b, h), rand(4 * h, h)
+    ln_hh, ln_c = rand(4 * h), (rand(h), rand(h))
+    mask = torch.tensor([[True, True, False, True], [True, False, False, False]])
+    drop = torch.tensor([[2.0, 0.0, 2.0], [2.0, 2.0, 0.0]], dtype=torch.float64)
+
+    def f(gx, h0, c0, w, ln_hh, cw, cb):
+        out, (h_n, c_n) = compiled_lstm.compiled_lstm(gx, h0, c0, w, mask, drop, True, ln_hh, (cw, cb))
+        return out, h_n, c_n
+
+    assert torch.autograd.gradcheck(f, (gx, h0, c0, w, ln_hh, *ln_c))
+
+
+def test_second_order_gradients_raise(ext):
+    fast = snn.LSTM(D, H, backend="compiled", layer_norm=True).double()
+    x = torch.randn(B, T, D, dtype=torch.float64, requires_grad=True)
+    (g,) = torch.autograd.grad(fast(x)[0].sum(), x, create_graph=True)
+    with pytest.raises(RuntimeError, match="once_differentiable|not have been used in the graph"):
+        torch.autograd.grad(g.sum(), fast.weight_hh_l0)
+
+
+def test_output_can_be_modified_in_place(ext):
+    fast = snn.LSTM(D, H, backend="compiled", recurrent_dropout=0.2)
+    out, (h_n, _) = fast(torch.randn(1, T, D))
+    (out.mul_(2).sum() + h_n.mul_(3).sum()).backward()
+    assert fast.weight_hh_l0.grad is not None
+
+
+# -- selection and fallback (no extension needed) ----------------------------------------------
+
+
+def test_compiled_is_opt_in_and_lstm_only():
+    assert snn.LSTM(D, H, layer_norm=True).backend == "naive"  # auto never triggers a build
+    assert snn.LSTM(D, H, layer_norm=True, recurrent_dropout=0.2, backend="compiled").backend == "compiled"
+    with pytest.raises(ConfigError, match="backend='compiled' supports LSTM without proj_size"):
+        snn.LSTM(D, H, proj_size=2, backend="compiled")
+    with pytest.raises(ConfigError, match="backend='compiled'"):
+        snn.GRU(D, H, backend="compiled")
+    with pytest.raises(ConfigError, match="'naive' or 'compiled'"):
+        snn.LSTM(D, H, layer_norm=True, backend="torch")
+
+
+def test_unsupported_inputs_run_the_python_path():
+    x = torch.randn(B, T, D, dtype=torch.bfloat16)
+    assert _rnn_loop.runtime_backend(snn.LSTM(D, H, backend="compiled", layer_norm=True), x) == "naive"
+    assert _rnn_loop.runtime_backend(snn.LSTM(D, H, backend="compiled"), x) == "fused"
+
+
+@pytest.mark.parametrize("variant", ["plain", "layer_norm", "both"])
+def test_fallback_without_compiler_warns_once_and_gives_the_same_results(monkeypatch, variant):
+    def no_compiler():
+        raise RuntimeError("no C++ compiler ('c++' not found on PATH)")
+
+    monkeypatch.setattr(compiled_lstm, "_build", no_compiler)
+    monkeypatch.setitem(compiled_lstm._STATE, "module", None)
+    monkeypatch.setitem(compiled_lstm._STATE, "error", None)
+    naive, fast = _pair(VARIANTS[variant])
+    x, hx = _inputs(1, False)
+    with pytest.warns(RuntimeWarning, match="compiled LSTM backend is unavailable.*no C\\+\\+ compiler"):
+        got = _run(fast.train(), x, hx, lengths=torch.tensor([T, 2, 5, 1]))
+    assert _rnn_loop.runtime_backend(fast, x) == ("naive" if fast.layer_norm else "fused")
+    _assert_same(_run(naive.train(), x, hx, lengths=torch.tensor([T, 2, 5, 1])), got)
+    with warnings.catch_warnings():  # warned once: later calls are silent
+        warnings.simplefilter("error")
+        fast(x)
+
+
+def test_extension_dir_follows_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("SEQLAB_EXTENSIONS_DIR", str(tmp_path / "a"))
+    assert compiled_lstm.extension_dir().parent == tmp_path / "a"
+    monkeypatch.delenv("SEQLAB_EXTENSIONS_DIR")
+    monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path / "b"))
+    assert compiled_lstm.extension_dir().parent == tmp_path / "b" / "seqlab"
