@@ -191,3 +191,16 @@ def test_memory_child_process():
     got = harness.spawn(harness.MODULE, spec, memory=True, timeout=120)
     assert "error" not in got, got
     assert got["peak_extra_mb"] >= 0 and got["baseline_mb"] > 0
+
+
+def test_every_gemm_backend_computes_the_same_product():
+    from seqlab.bench.peak import gemm_backends, matmul_peak
+
+    peak = matmul_peak("float32", (16, 32), repeats=1)
+    assert set(peak["by_backend"]) == set(gemm_backends("cpu"))
+    assert peak["best_backend"] in peak["by_backend"] and peak["gflops"] == max(peak["by_size"].values())
+    if "onednn" in gemm_backends("cpu"):  # a @ bᵀ on oneDNN's packed tensors == the dense product
+        g = torch.Generator().manual_seed(0)
+        a, b = torch.randn(8, 8, generator=g), torch.randn(8, 8, generator=g)
+        out = torch._C._nn.mkldnn_linear(a.to_mkldnn(), b.to_mkldnn()).to_dense()
+        torch.testing.assert_close(out, a @ b.T)

@@ -40,7 +40,7 @@ from torch import nn
 from seqlab.bench.cases import CASES, VOCAB, Case, Shape, autocast
 from seqlab.bench.flops import flops_per_token
 from seqlab.bench.memory import peak_extra_memory, spawn
-from seqlab.bench.peak import DTYPES, matmul_flops, matmul_peak, mfu
+from seqlab.bench.peak import gemm, matmul_flops, matmul_peak, mfu
 from seqlab.bench.timing import interleaved_times
 from seqlab.errors import ConfigError
 from seqlab.fileio import atomic_write_text
@@ -145,7 +145,7 @@ def run_child(spec: dict) -> dict:
         return peak_extra_memory(runs[spec["side"]])
     if case.kind != "decode":  # the yardstick of MFU, timed in the same rounds as the case
         for dt in {dt for _, dt in sides.values()}:
-            runs[f"matmul:{dt}"] = _matmul(spec["peak_size"], dt, spec["device"])
+            runs[f"matmul:{dt}"] = gemm(spec["peak_size"], dt, spec["device"], spec["peak_backend"])
     for run in runs.values():  # a second warm-up (interleaved_times does one more)
         run()
     times = interleaved_times(runs, spec["repeats"])
@@ -171,20 +171,6 @@ def run_child(spec: dict) -> dict:
 
 
 # -- the parent: sweep, records -------------------------------------------------------------------
-
-
-def _matmul(n: int, dtype: str, device: str) -> Callable[[], None]:
-    """One (n, n) @ (n, n) matmul in ``dtype``: the peak's yardstick."""
-    g = torch.Generator().manual_seed(0)
-    a, b = (torch.randn(n, n, generator=g).to(device=device, dtype=DTYPES[dtype]) for _ in range(2))
-    out = torch.empty(n, n, device=device, dtype=DTYPES[dtype])
-
-    def run() -> None:
-        torch.mm(a, b, out=out)
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-
-    return run
 
 
 def check_device(device: str) -> None:
@@ -213,6 +199,7 @@ def measure_point(name: str, T: int, settings: Settings, peaks: dict[str, dict])
     spec = {"case": name, "B": B, "T": T, "D": D, "dtype": dtype, "reference_dtype": ref_dtype}
     spec |= {"device": settings.device, "threads": settings.threads, "repeats": settings.repeats}
     spec |= {"decode_steps": settings.decode_steps, "peak_size": peaks[dtype]["best_size"]}
+    spec |= {"peak_backend": peaks[dtype].get("best_backend", "mm")}
     record = {"case": name, "family": case.family, "kind": case.kind, "dtype": dtype, "B": B, "T": T, "D": D}
     record |= {"reference": case.reference_name or None, "reference_dtype": ref_dtype}
     record |= {"device": settings.device, "threads": settings.threads, "torch": torch.__version__}
