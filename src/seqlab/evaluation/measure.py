@@ -103,6 +103,8 @@ def decode_latency(lm: Any, s: MeasureSettings) -> dict[str, float]:
     lm.eval()
     out = {}
     with torch.no_grad():
+        warm = torch.randint(0, VOCAB, (1, 512), generator=torch.Generator().manual_seed(0))
+        lm.step(warm[:, -1], lm(warm)[1])  # see seqlab.bench.harness.warm_up_decoding
         for L in s.contexts:
             prompt = torch.randint(0, VOCAB, (1, L), generator=torch.Generator().manual_seed(L))
             _, state = lm(prompt)  # prefill
