@@ -12,11 +12,13 @@ For each selected case (:mod:`seqlab.bench.cases`) and each T:
    glibc's fixed mmap threshold and reports its extra peak RSS
    (:func:`seqlab.bench.memory.peak_extra_memory`); on CUDA the timing child reads the
    allocator's peak (``torch.cuda.max_memory_allocated``) around one call of each side;
-3. **MFU** — model FLOPs per token (:mod:`seqlab.bench.flops`) × tokens/s over the matmul peak
-   in the case's dtype, timed in the same interleaved rounds as the case (a square matmul at the
-   best size of the sweep's peak measurement, :mod:`seqlab.bench.peak`): a load that slows the
-   case slows its yardstick alike (the sweep's own peak, measured once before it, is kept as
-   ``peak_gflops_sweep``); reported for fwd, fwd+bwd and prefill, not for decode (latency-bound).
+3. **MFU** — model FLOPs per token (:mod:`seqlab.bench.flops`) × tokens/s over the machine's
+   matmul peak in the case's dtype (:mod:`seqlab.bench.peak`: the fastest GEMM path of the
+   build, measured once before the sweep); reported for fwd, fwd+bwd and prefill, not for
+   decode (latency-bound by design). A load that comes and goes would make that comparison
+   unfair, so the largest peak matmul is also timed in the same interleaved rounds as the case:
+   ``load_factor`` = its speed there ÷ its speed in the sweep, and a record below
+   :data:`LOADED` says the machine was loaded during it.
 
 A child that fails or runs past ``timeout`` yields a record with its ``error``; the sweep goes on.
 After every record the JSONL file is rewritten atomically, so a killed sweep leaves a valid file.
@@ -160,7 +162,7 @@ def run_child(spec: dict) -> dict:
         return peak_extra_memory(runs[spec["side"]])
     if case.kind != "decode":  # the yardstick of MFU, timed in the same rounds as the case
         for dt in {dt for _, dt in sides.values()}:
-            runs[f"matmul:{dt}"] = gemm(spec["peak_size"], dt, spec["device"], spec["peak_backend"])
+            runs[f"matmul:{dt}"] = gemm(spec["peak_size"], dt, spec["device"], spec["peak_backend"][dt])
     for run in runs.values():  # a second warm-up (interleaved_times does one more)
         run()
     times = interleaved_times(runs, spec["repeats"])
@@ -188,6 +190,20 @@ def run_child(spec: dict) -> dict:
 # -- the parent: sweep, records -------------------------------------------------------------------
 
 
+LOADED = 0.8  # the yardstick below this share of its sweep speed: the record is flagged
+
+
+def _load_factor(same_run: dict[str, float], peaks: dict[str, dict], n: int) -> dict[str, float]:
+    """{dtype: GFLOP/s of the n×n yardstick in the case's rounds ÷ the same GEMM in the sweep}."""
+    out = {}
+    for dt, gflops in same_run.items():
+        sweep = peaks.get(dt, {}).get("by_backend", {}).get(peaks[dt].get("best_backend", "mm"), {})
+        base = sweep.get(n) or sweep.get(str(n))
+        if base:
+            out[dt] = gflops / base
+    return out
+
+
 def check_device(device: str) -> None:
     if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
         raise ConfigError(f"device: expected cpu or cuda, got {device!r}")
@@ -213,8 +229,8 @@ def measure_point(name: str, T: int, settings: Settings, peaks: dict[str, dict])
     B, D = settings.batch or case.B, settings.d_model or case.D
     spec = {"case": name, "B": B, "T": T, "D": D, "dtype": dtype, "reference_dtype": ref_dtype}
     spec |= {"device": settings.device, "threads": settings.threads, "repeats": settings.repeats}
-    spec |= {"decode_steps": settings.decode_steps, "peak_size": peaks[dtype]["best_size"]}
-    spec |= {"peak_backend": peaks[dtype].get("best_backend", "mm")}
+    spec |= {"decode_steps": settings.decode_steps, "peak_size": max(settings.peak_sizes)}
+    spec |= {"peak_backend": {dt: p.get("best_backend", "mm") for dt, p in peaks.items()}}
     record = {"case": name, "family": case.family, "kind": case.kind, "dtype": dtype, "B": B, "T": T, "D": D}
     record |= {"reference": case.reference_name or None, "reference_dtype": ref_dtype}
     record |= {"device": settings.device, "threads": settings.threads, "torch": torch.__version__}
@@ -225,9 +241,12 @@ def measure_point(name: str, T: int, settings: Settings, peaks: dict[str, dict])
     tokens = B * (settings.decode_steps if case.kind == "decode" else T)
     times, fpt = got["time_s"], got["flops_per_token"]
     record |= {"params": got["params"], "note": got["note"] or None, "flops_per_token": fpt}
-    same_run = got.get("matmul_gflops") or {}
-    record["peak_gflops"] = same_run.get(dtype, peaks[dtype]["gflops"])
-    record["peak_gflops_sweep"] = peaks[dtype]["gflops"]  # measured once, before the sweep
+    record["peak_gflops"] = peaks[dtype]["gflops"]
+    load = _load_factor(got.get("matmul_gflops") or {}, peaks, max(settings.peak_sizes))
+    if load:
+        record["load_factor"] = load  # the yardstick matmul's speed in the case's rounds ÷ in the sweep's
+        if min(load.values()) < LOADED:
+            record["note"] = ((record["note"] or "") + " [machine loaded during this case]").strip()
     for side, prefix in (("module", ""), ("reference", "reference_")):
         if side not in times:
             continue
@@ -238,7 +257,7 @@ def measure_point(name: str, T: int, settings: Settings, peaks: dict[str, dict])
             record[f"{prefix}ms_per_token"] = 1000 * times[side] / settings.decode_steps
         else:
             side_dtype = dtype if side == "module" else ref_dtype
-            peak = same_run.get(side_dtype, peaks[side_dtype]["gflops"])  # the same rounds as the case
+            peak = peaks[side_dtype]["gflops"]
             record[f"{prefix}mfu"] = mfu(fpt, tps, peak)
         record[f"{prefix}peak_mb"] = (got.get("peak_mb") or {}).get(side)
         if settings.memory and not settings.device.startswith("cuda"):
