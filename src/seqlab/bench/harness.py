@@ -14,11 +14,11 @@ For each selected case (:mod:`seqlab.bench.cases`) and each T:
    allocator's peak (``torch.cuda.max_memory_allocated``) around one call of each side;
 3. **MFU** — model FLOPs per token (:mod:`seqlab.bench.flops`) × tokens/s over the machine's
    matmul peak in the case's dtype (:mod:`seqlab.bench.peak`: the fastest GEMM path of the
-   build, measured once before the sweep); reported for fwd, fwd+bwd and prefill, not for
+   build); reported for fwd, fwd+bwd and prefill, not for
    decode (latency-bound by design). A load that comes and goes would make that comparison
-   unfair, so the largest peak matmul is also timed in the same interleaved rounds as the case:
-   ``load_factor`` = its speed there ÷ its speed in the sweep, and a record below
-   :data:`LOADED` says the machine was loaded during it.
+   unfair, so the largest peak matmul is also timed in the same interleaved rounds as every
+   case; the peak is the fastest of all those and the sweep's own (:func:`finalise_peaks`), and
+   ``load_factor`` = a case's yardstick ÷ the peak flags the records a load slowed down.
 
 A child that fails or runs past ``timeout`` yields a record with its ``error``; the sweep goes on.
 After every record the JSONL file is rewritten atomically, so a killed sweep leaves a valid file.
@@ -190,18 +190,31 @@ def run_child(spec: dict) -> dict:
 # -- the parent: sweep, records -------------------------------------------------------------------
 
 
-LOADED = 0.8  # the yardstick below this share of its sweep speed: the record is flagged
+LOADED = 0.8  # a case whose yardstick ran below this share of the peak: the record is flagged
 
 
-def _load_factor(same_run: dict[str, float], peaks: dict[str, dict], n: int) -> dict[str, float]:
-    """{dtype: GFLOP/s of the n×n yardstick in the case's rounds ÷ the same GEMM in the sweep}."""
-    out = {}
-    for dt, gflops in same_run.items():
-        sweep = peaks.get(dt, {}).get("by_backend", {}).get(peaks[dt].get("best_backend", "mm"), {})
-        base = sweep.get(n) or sweep.get(str(n))
-        if base:
-            out[dt] = gflops / base
-    return out
+def finalise_peaks(records: list[dict], peaks: dict[str, dict]) -> dict[str, dict]:
+    """The peak of each dtype = the fastest of the sweep's own measurement and every yardstick
+    timed in the cases' rounds (noise only ever slows a GEMM down, so the maximum is the best
+    estimate of what the machine can do); then every record's MFU against it, and its
+    ``load_factor`` (its yardstick ÷ the peak), flagged below :data:`LOADED`."""
+    final = {}
+    for dt, p in peaks.items():
+        seen = [r["yardstick_gflops"][dt] for r in records if dt in r.get("yardstick_gflops", {})]
+        final[dt] = p | {"gflops": max([p["gflops"], *seen]), "sweep_gflops": p["gflops"]}
+    for r in records:
+        if "error" in r:
+            continue
+        for side, dt in (("", r["dtype"]), ("reference_", r["reference_dtype"])):
+            if f"{side}mfu" in r:
+                r[f"{side}mfu"] = mfu(r["flops_per_token"], r[f"{side}tokens_per_s"], final[dt]["gflops"])
+        r["peak_gflops"] = final[r["dtype"]]["gflops"]
+        load = {dt: g / final[dt]["gflops"] for dt, g in r.get("yardstick_gflops", {}).items()}
+        if load:
+            r["load_factor"] = load
+            if min(load.values()) < LOADED and "[machine loaded" not in (r["note"] or ""):
+                r["note"] = ((r["note"] or "") + " [machine loaded during this case]").strip()
+    return final
 
 
 def check_device(device: str) -> None:
@@ -241,12 +254,8 @@ def measure_point(name: str, T: int, settings: Settings, peaks: dict[str, dict])
     tokens = B * (settings.decode_steps if case.kind == "decode" else T)
     times, fpt = got["time_s"], got["flops_per_token"]
     record |= {"params": got["params"], "note": got["note"] or None, "flops_per_token": fpt}
-    record["peak_gflops"] = peaks[dtype]["gflops"]
-    load = _load_factor(got.get("matmul_gflops") or {}, peaks, max(settings.peak_sizes))
-    if load:
-        record["load_factor"] = load  # the yardstick matmul's speed in the case's rounds ÷ in the sweep's
-        if min(load.values()) < LOADED:
-            record["note"] = ((record["note"] or "") + " [machine loaded during this case]").strip()
+    record["peak_gflops"] = peaks[dtype]["gflops"]  # until finalise_peaks has seen every case
+    record["yardstick_gflops"] = got.get("matmul_gflops") or {}
     for side, prefix in (("module", ""), ("reference", "reference_")):
         if side not in times:
             continue
@@ -314,7 +323,10 @@ def run_sweep(
                 write_jsonl(Path(out_dir) / "bench.jsonl", records)
             if on_record is not None:
                 on_record(records[-1])
+    peaks = finalise_peaks(records, peaks)
     if out_dir is not None:
+        write_jsonl(Path(out_dir) / "bench.jsonl", records)
+        atomic_write_text(Path(out_dir) / "peak.json", json.dumps(peaks, indent=1) + "\n")
         from seqlab.bench.report import plot_memory, plot_throughput
 
         plot_throughput(records, Path(out_dir) / "throughput.png")

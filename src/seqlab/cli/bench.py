@@ -103,8 +103,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     peaks = json.loads((args.out / "peak.json").read_text())
     for dtype, peak in peaks.items():
         print(
-            f"matmul peak {dtype}: {peak['gflops']:.1f} GFLOP/s "
-            f"(n={peak['best_size']}, {peak['threads']} threads)"
+            f"matmul peak {dtype}: {peak['gflops']:.1f} GFLOP/s ({peak.get('best_backend', 'mm')}, "
+            f"{peak['threads']} threads; the sweep's own measurement {peak['sweep_gflops']:.1f})"
         )
     print(format_table(records))
     print(f"wrote {args.out / 'bench.jsonl'}, {args.out / 'throughput.png'}, {args.out / 'memory.png'}")
