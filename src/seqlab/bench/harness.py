@@ -26,7 +26,6 @@ After every record the JSONL file is rewritten atomically, so a killed sweep lea
 
 from __future__ import annotations
 
-import argparse
 import json
 import platform
 import statistics
@@ -41,7 +40,7 @@ from torch import nn
 
 from seqlab.bench.cases import CASES, VOCAB, Case, Shape, autocast
 from seqlab.bench.flops import flops_per_token
-from seqlab.bench.memory import peak_extra_memory, spawn
+from seqlab.bench.memory import child_main, peak_extra_memory, spawn
 from seqlab.bench.peak import gemm, matmul_flops, matmul_peak, mfu
 from seqlab.bench.timing import interleaved_times
 from seqlab.errors import ConfigError
@@ -341,11 +340,7 @@ def write_jsonl(path: Path, records: list[dict]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """The child-process entry point: ``python -m seqlab.bench.harness --child SPEC``."""
-    parser = argparse.ArgumentParser(description="seqlab bench child process (use `seqlab bench`)")
-    parser.add_argument("--child", required=True, help="JSON spec")
-    args = parser.parse_args(argv)
-    print(json.dumps(run_child(json.loads(args.child))))
-    return 0
+    return child_main(run_child, argv, "seqlab bench child process (use `seqlab bench`)")
 
 
 if __name__ == "__main__":

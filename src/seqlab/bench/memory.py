@@ -90,3 +90,15 @@ def spawn(module: str, spec: dict, *, memory: bool, timeout: float) -> dict:
     if proc.returncode == 0:
         return json.loads(proc.stdout.strip().splitlines()[-1])
     return {"error": (proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1]}
+
+
+def child_main(run_child: Callable[[dict], dict], argv: list[str] | None, description: str) -> int:
+    """The entry point of a child that :func:`spawn` starts: ``--child SPEC`` (JSON) in, the
+    result of ``run_child(spec)`` out as one JSON line on stdout."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--child", required=True, help="JSON spec")
+    args = parser.parse_args(argv)
+    print(json.dumps(run_child(json.loads(args.child))))
+    return 0

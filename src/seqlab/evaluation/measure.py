@@ -27,8 +27,6 @@ of ``repeats`` calls after a warm-up, and the study reports them as ratios where
 
 from __future__ import annotations
 
-import argparse
-import json
 import statistics
 import sys
 import time
@@ -199,11 +197,9 @@ def measure_model(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--child", required=True, help="JSON spec: model, overrides, settings, kind")
-    args = parser.parse_args(argv)
-    print(json.dumps(run_child(json.loads(args.child))))
-    return 0
+    from seqlab.bench.memory import child_main
+
+    return child_main(run_child, argv, __doc__.splitlines()[0])
 
 
 if __name__ == "__main__":
