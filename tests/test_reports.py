@@ -4,7 +4,6 @@ the environment record; `seqlab report` on directories that are not runs."""
 from __future__ import annotations
 
 import base64
-import importlib.util
 import json
 import math
 from pathlib import Path
@@ -192,10 +191,10 @@ def test_report_cli_names_what_a_directory_lacks(tmp_path, capsys):
     assert "is not a directory" in capsys.readouterr().err
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("seqlab.reports.study_report") is not None, reason="study reports exist now"
-)
-def test_report_cli_study_dir_before_seqlab_compare(tmp_path, capsys):
+def test_report_cli_refuses_a_study_json_it_did_not_write(tmp_path, capsys):
     (tmp_path / "study.json").write_text("{}")
     assert main(["report", str(tmp_path)]) == 2
-    assert "study reports arrive with seqlab compare" in capsys.readouterr().err
+    assert "not a study written by seqlab compare (no preset, widths)" in capsys.readouterr().err
+    (tmp_path / "study.json").write_text("{\n  oops")
+    assert main(["report", str(tmp_path)]) == 2
+    assert "study.json:2: invalid JSON" in capsys.readouterr().err

@@ -15,9 +15,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from seqlab.errors import ConfigError, RunDirError
-
-STUDY_MODULE = "seqlab.reports.study_report"
+from seqlab.errors import RunDirError
 
 
 def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -56,17 +54,6 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def _study_report(directory: Path, out: Path | None) -> dict[str, Any]:
-    import importlib
+    from seqlab.reports.study_report import write_study_report
 
-    try:
-        module = importlib.import_module(STUDY_MODULE)
-    except ModuleNotFoundError as err:
-        if err.name != STUDY_MODULE:
-            raise
-        raise ConfigError(
-            f"{directory} is a study directory (study.json), and study reports arrive with seqlab compare"
-        ) from None
-    written = (
-        module.write_study_report(directory, out_dir=out) if out else module.write_study_report(directory)
-    )
-    return written if isinstance(written, dict) else {"report": written}
+    return write_study_report(directory, out_dir=out)

@@ -39,7 +39,7 @@ from typing import Any
 
 from seqlab.errors import ConfigError
 from seqlab.evaluation.measure import MeasureSettings
-from seqlab.fileio import atomic_write_text
+from seqlab.fileio import atomic_write_text, read_json_object
 
 log = logging.getLogger(__name__)
 
@@ -325,12 +325,11 @@ def study_record(study: StudyPreset, widths: dict[str, Width], environment: dict
 
 def read_study(directory: Path) -> dict[str, Any]:
     path = directory / STUDY_FILE
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{directory} is not a study directory (no {STUDY_FILE})") from None
-    except json.JSONDecodeError as err:
-        raise ConfigError(f"{path}: not valid JSON ({err})") from None
+    study = read_json_object(path, ConfigError, f"{directory} is not a study directory (no {STUDY_FILE})")
+    missing = [k for k in ("preset", "widths") if k not in study]
+    if missing:
+        raise ConfigError(f"{path}: not a study written by seqlab compare (no {', '.join(missing)})")
+    return study
 
 
 MAY_CHANGE = {"seconds", "steps", "budget", "measure"}  # a re-run trains longer / measures anew
