@@ -135,6 +135,62 @@ def test_gradcheck_of_the_compiled_function(ext):
     assert torch.autograd.gradcheck(f, (gx, h0, c0, w, ln_hh, *ln_c))
 
 
+@pytest.mark.parametrize("bias", [True, False])
+def test_gradcheck_with_the_input_layer_norm_inside(ext, bias):
+    g = torch.Generator().manual_seed(1)
+    t, b, h = 3, 2, 3
+
+    def rand(*shape):
+        return torch.randn(*shape, generator=g, dtype=torch.float64, requires_grad=True)
+
+    gx, h0, c0, w = rand(t, b, 4 * h), rand(b, h), rand(b, h), rand(4 * h, h)
+    ln_hh, cw, cb, ln_ih = rand(4 * h), rand(h), rand(h), rand(4 * h)
+    bb = rand(4 * h) if bias else None
+    mask = torch.tensor([[True, False, True], [True, True, True]])
+
+    def f(gx, h0, c0, w, ln_hh, cw, cb, ln_ih, *bb):
+        out, (h_n, c_n) = compiled_lstm.compiled_lstm(
+            gx, h0, c0, w, mask, None, False, ln_hh, (cw, cb), ln_ih=ln_ih, bias=bb[0] if bb else None
+        )
+        return out, h_n, c_n
+
+    args = (gx, h0, c0, w, ln_hh, cw, cb, ln_ih, *([bb] if bias else []))
+    assert torch.autograd.gradcheck(f, args)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_input_layer_norm_inside_equals_outside(ext, reverse):
+    """``ln_ih=γ, bias=b`` on the raw projection == passing ``LN(gx) γ + b`` as gx."""
+    g = torch.Generator().manual_seed(2)
+    t, b, h = 6, 3, 4
+
+    def rand(*shape, scale=1.0):
+        return (scale * torch.randn(*shape, generator=g, dtype=torch.float64)).requires_grad_()
+
+    gx, h0, c0, w = rand(t, b, 4 * h, scale=3.0), rand(b, h), rand(b, h), rand(4 * h, h)
+    ln_hh, ln_c, ln_ih, bias = rand(4 * h), (rand(h), rand(h)), rand(4 * h), rand(4 * h)
+    drop = torch.tensor([[2.0, 0.0, 2.0, 2.0]] * b, dtype=torch.float64)
+    mask = torch.tensor([[True] * t, [True, True, False, True, True, False], [False] * t])
+    leaves = [gx, h0, c0, w, ln_hh, *ln_c, ln_ih, bias]
+    results = []
+    for inside in (False, True):
+        if inside:
+            res = compiled_lstm.compiled_lstm(
+                gx, h0, c0, w, mask, drop, reverse, ln_hh, ln_c, ln_ih=ln_ih, bias=bias
+            )
+        else:
+            pre = torch.nn.functional.layer_norm(gx, (4 * h,), ln_ih) + bias
+            res = compiled_lstm.compiled_lstm(pre, h0, c0, w, mask, drop, reverse, ln_hh, ln_c)
+        out, (h_n, c_n) = res
+        loss = (out * torch.linspace(-1, 1, h, dtype=out.dtype)).sum() + (h_n * c_n).sum()
+        results.append([out, h_n, c_n, *torch.autograd.grad(loss, leaves)])
+    _assert_same(*results)
+    with pytest.raises(ValueError, match="bias only with ln_ih"):
+        compiled_lstm.compiled_lstm(gx, h0, c0, w, bias=bias)
+    with pytest.raises(ValueError, match="ln_ih needs"):
+        compiled_lstm.compiled_lstm(gx, h0, c0, w, ln_ih=ln_ih)
+
+
 def test_second_order_gradients_raise(ext):
     fast = snn.LSTM(D, H, backend="compiled", layer_norm=True).double()
     x = torch.randn(B, T, D, dtype=torch.float64, requires_grad=True)
@@ -195,3 +251,86 @@ def test_extension_dir_follows_the_environment(monkeypatch, tmp_path):
     monkeypatch.delenv("SEQLAB_EXTENSIONS_DIR")
     monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path / "b"))
     assert compiled_lstm.extension_dir().parent == tmp_path / "b" / "seqlab"
+
+
+def test_ninja_next_to_the_interpreter_is_put_on_path(monkeypatch, tmp_path):
+    bin_dir = tmp_path / "venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    monkeypatch.setattr(compiled_lstm.sys, "executable", str(bin_dir / "python"))
+    monkeypatch.setenv("PATH", "/nowhere")
+    assert not compiled_lstm._add_venv_ninja_to_path()  # no ninja there: PATH untouched
+    assert compiled_lstm.os.environ["PATH"] == "/nowhere"
+    ninja = bin_dir / "ninja"
+    ninja.write_text("#!/bin/sh\n")
+    ninja.chmod(0o755)
+    assert compiled_lstm._add_venv_ninja_to_path()
+    assert compiled_lstm.os.environ["PATH"].split(compiled_lstm.os.pathsep) == [str(bin_dir), "/nowhere"]
+
+
+def test_build_uses_the_venv_ninja_when_none_is_on_path(monkeypatch, tmp_path):
+    from torch.utils import cpp_extension
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "ninja").write_text("#!/bin/sh\n")
+    (bin_dir / "ninja").chmod(0o755)
+    loaded = {}
+
+    def fake_load(**kw):  # no real build: record what PATH the build would see
+        loaded["path"] = compiled_lstm.os.environ["PATH"]
+        return "module"
+
+    monkeypatch.setattr(compiled_lstm.sys, "executable", str(bin_dir / "python"))
+    monkeypatch.setattr(compiled_lstm.shutil, "which", lambda name, path=None: "/usr/bin/c++")
+    monkeypatch.setattr(cpp_extension, "is_ninja_available", lambda: False)
+    monkeypatch.setattr(cpp_extension, "load", fake_load)
+    monkeypatch.setenv("SEQLAB_EXTENSIONS_DIR", str(tmp_path / "ext"))
+    monkeypatch.setenv("PATH", "/nowhere")
+    monkeypatch.delenv("SEQLAB_DISABLE_EXTENSIONS", raising=False)
+    assert compiled_lstm._build() == "module"
+    assert loaded["path"].startswith(str(bin_dir))
+    monkeypatch.setattr(compiled_lstm, "_add_venv_ninja_to_path", lambda: False)
+    with pytest.raises(RuntimeError, match="ninja is not installed"):
+        compiled_lstm._build()
+
+
+# -- oneDNN linear and the buffer pool ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_linear_equals_f_linear(bias, dtype):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(9, 5, 7, generator=g, dtype=dtype).transpose(0, 1).requires_grad_()  # strided
+    w = torch.randn(12, 7, generator=g, dtype=dtype, requires_grad=True)
+    b = torch.randn(12, generator=g, dtype=dtype, requires_grad=True) if bias else None
+    dy = torch.randn(5, 9, 12, generator=g, dtype=dtype)
+    results = []
+    for f in (torch.nn.functional.linear, compiled_lstm.linear):
+        y = f(x, w, b)
+        results.append([y, *torch.autograd.grad((y * dy).sum(), [x, w] + ([b] if bias else []))])
+    tol = {"atol": 1e-5, "rtol": 1e-5} if dtype == torch.float32 else {"atol": 0.0, "rtol": 0.0}
+    _assert_same(*results, **tol)
+    only_w = compiled_lstm.linear(x.detach(), w, b)  # gradients of a subset of the inputs
+    (gw,) = torch.autograd.grad((only_w * dy).sum(), [w])
+    torch.testing.assert_close(gw, results[0][2], **tol)
+
+
+def test_reused_buffers_never_alias_live_tensors(ext):
+    """A second call while the first one's outputs and graph live; then backward through both."""
+    torch.manual_seed(0)
+    fast = snn.LSTM(16, 64, backend="compiled", layer_norm=True).double()  # (T, B, 4H) > 1 MiB
+    naive = snn.LSTM(16, 64, backend="naive", layer_norm=True).double()
+    naive.load_state_dict(fast.state_dict())
+    xs = [torch.randn(32, 40, 16, dtype=torch.float64, requires_grad=True) for _ in range(3)]
+    outs = [fast(x)[0] for x in xs]  # three graphs alive at once
+    kept = [o.detach().clone() for o in outs]
+    for x, o, k in zip(xs, outs, kept):
+        torch.testing.assert_close(o, k, atol=0, rtol=0)
+        ref_out = naive(x)[0]
+        torch.testing.assert_close(o, ref_out, atol=1e-10, rtol=1e-7)
+        (gx,) = torch.autograd.grad(o.sum(), x)
+        (ref,) = torch.autograd.grad(ref_out.sum(), x)
+        torch.testing.assert_close(gx, ref, atol=1e-10, rtol=1e-7)
+        fast(torch.randn_like(x))  # reuses the freed buffers while later graphs still live
+    assert compiled_lstm.release_buffers() >= 0

@@ -19,10 +19,21 @@ plus the layer-norm backward ``δx = (γ·δy − mean(γ·δy) − x̂ · mean(
 per row and one GEMM ``δh_{t−1} = δr_t W_hh`` per step; ``∂L/∂W_hh = Σ_t δr_tᵀ (h_{t−1} ⊙ m)``
 is one GEMM over all B·T rows after the loop. Padded steps (mask False) keep the state and pass
 gradients through. float32 uses a polynomial exp (relative error ~1e-7) that the compiler
-vectorises; float64 uses libm. First-order gradients only.
+vectorises; float64 uses libm. First-order gradients only. With ``ln_ih`` the loop also applies
+the input layer norm ``γ_ih ⊙ LN(x W_ihᵀ) + b`` (and its backward) row by row, which saves
+three passes over (T, B, G) that F.layer_norm and the bias addition would make.
+
+float32 GEMMs go through oneDNN (``torch.ops.mkldnn._linear_pointwise``): the per-step products
+with prepacked weights, the W_hh gradient after the loop, and :func:`linear`, the input
+projection with both its gradients. torch's float32 ``mm`` uses MKL, which on AMD CPUs reaches
+about half of oneDNN's speed on these shapes; float64 keeps ``mm`` (oneDNN has no float64).
+The big (T, B, ·) buffers come from a pool and are reused once nothing references them any
+more (see ``pooled_empty`` in ``csrc/lstm.cpp``; ``$SEQLAB_LSTM_POOL_MB``, default 1024, caps
+it and :func:`release_buffers` empties it), which saves mapping and faulting in fresh pages.
 
 The extension is compiled with ``torch.utils.cpp_extension.load`` on first use (~1 min, needs a
-C++ compiler and ninja) into ``$SEQLAB_EXTENSIONS_DIR``, else ``$TORCH_EXTENSIONS_DIR/seqlab``,
+C++ compiler and ninja — on PATH or next to ``sys.executable``, where ``pip install ninja``
+puts it) into ``$SEQLAB_EXTENSIONS_DIR``, else ``$TORCH_EXTENSIONS_DIR/seqlab``,
 else ``~/.cache/seqlab/extensions``, and reused afterwards. When it cannot be built (or
 ``SEQLAB_DISABLE_EXTENSIONS=1``) :func:`load_extension` warns once and returns None, and callers
 run the Python path. Tested against the naive reference (outputs, gradients, final states).
@@ -33,6 +44,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import sys
 import threading
 import warnings
 from pathlib import Path
@@ -61,6 +73,19 @@ def extension_dir() -> Path:
     return root / f"torch{torch.__version__.replace('+', '_')}"
 
 
+def _add_venv_ninja_to_path() -> bool:
+    """Put the directory of ``sys.executable`` first on PATH if a ``ninja`` lies there.
+
+    pip's ``ninja`` package installs the executable next to the interpreter (a venv's ``bin``),
+    which is not on PATH when the venv is used without being activated (CI, IDEs).
+    """
+    folder = Path(sys.executable).parent
+    if shutil.which("ninja", path=str(folder)) is None:
+        return False
+    os.environ["PATH"] = os.pathsep.join([str(folder), os.environ.get("PATH", "")]).rstrip(os.pathsep)
+    return True
+
+
 def _build() -> ModuleType:
     """Compile (or load the cached build of) ``csrc/lstm.cpp``; raises when that is impossible."""
     from torch.utils import cpp_extension
@@ -70,7 +95,7 @@ def _build() -> ModuleType:
     compiler = os.environ.get("CXX", "c++")
     if shutil.which(compiler) is None:
         raise RuntimeError(f"no C++ compiler ({compiler!r} not found on PATH)")
-    if not cpp_extension.is_ninja_available():
+    if not cpp_extension.is_ninja_available() and not _add_venv_ninja_to_path():
         raise RuntimeError("ninja is not installed (pip install ninja)")
     # the ISA is part of the name: a cache shared between machines never runs foreign code
     isa = torch.backends.cpu.get_cpu_capability().lower()
@@ -113,9 +138,20 @@ def supports(x: Tensor) -> bool:
     return x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64)
 
 
+def _onednn(t: Tensor) -> bool:
+    """Whether GEMMs on tensors like ``t`` go through oneDNN (float32 CPU with oneDNN ops)."""
+    return (
+        t.dtype == torch.float32
+        and t.device.type == "cpu"
+        and torch.backends.mkldnn.is_available()
+        and torch.backends.mkldnn.enabled
+        and hasattr(torch.ops.mkldnn, "_linear_pointwise")
+    )
+
+
 def _packed(weight: Tensor, batch_size: int) -> Tensor | None:
     """oneDNN's prepacked layout of a linear weight (x ↦ x weightᵀ) for float32 CPU, else None."""
-    if weight.dtype != torch.float32 or not torch.backends.mkldnn.is_available():
+    if not _onednn(weight):
         return None
     try:
         return torch.ops.mkldnn._reorder_linear_weight(weight.detach().contiguous(), batch_size)
@@ -123,44 +159,103 @@ def _packed(weight: Tensor, batch_size: int) -> Tensor | None:
         return None
 
 
-class CompiledLSTMFunction(torch.autograd.Function):
-    """``(gx, h0, c0, w_hh, ln_hh, ln_cw, ln_cb, mask, drop, reverse) -> (out, h_n, c_n)``.
+def _mm_onednn(a: Tensor, b: Tensor) -> Tensor:
+    """``a @ b`` (2-D) through oneDNN: its linear reads ``bᵀ`` as the weight, any strides."""
+    return torch.ops.mkldnn._linear_pointwise(a.contiguous(), b.t(), None, "none", [], "")
 
-    Shapes: gx (T, B, G) time-major and contiguous (biases included), h0/c0 (B, H),
-    w_hh (G, H), ln_hh (G,) / ln_cw, ln_cb (H,) or all None, mask (B, T) bool or None,
-    drop (B, H) or None. Returns out (B, T, H) (zero at padded steps), h_n, c_n (B, H).
+
+class _OneDNNLinear(torch.autograd.Function):
+    """``x wᵀ (+ b)`` whose forward and both gradients run in oneDNN (float32 CPU only)."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias):
+        x2 = x.reshape(-1, x.shape[-1]).contiguous()
+        w = _packed(weight, x2.shape[0])
+        out = torch.ops.mkldnn._linear_pointwise(x2, weight if w is None else w, bias, "none", [], "")
+        ctx.save_for_backward(x2, weight)
+        ctx.has_bias = bias is not None
+        return out.view(*x.shape[:-1], weight.shape[0])
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, d_out):
+        x2, weight = ctx.saved_tensors
+        d2 = d_out.reshape(-1, d_out.shape[-1])
+        dx = dw = db = None
+        if ctx.needs_input_grad[0]:  # δx = δy w, with w prepacked as a linear weight
+            w_t = _packed(weight.t(), d2.shape[0])
+            dx = torch.ops.mkldnn._linear_pointwise(d2.contiguous(), weight.t() if w_t is None else w_t,
+                                                    None, "none", [], "")  # fmt: skip
+            dx = dx.view(*d_out.shape[:-1], weight.shape[1])
+        if ctx.needs_input_grad[1]:  # δwᵀ = xᵀ δy: δy read in place (transposed) as the weight
+            dw = _mm_onednn(x2.t(), d2).t()
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            db = d2.sum(0)
+        return dx, dw, db
+
+
+def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """``F.linear(x, weight, bias)``; float32 on CPU runs forward and backward in oneDNN.
+
+    torch's float32 ``mm`` goes to MKL, whose kernels on AMD CPUs reach about half of oneDNN's
+    speed on the LSTM's big projections; float64 (and anything oneDNN cannot take) is F.linear.
+    """
+    if not (_onednn(x) and x.dtype == weight.dtype and (bias is None or bias.dtype == x.dtype)):
+        return torch.nn.functional.linear(x, weight, bias)
+    return _OneDNNLinear.apply(x, weight, bias)
+
+
+def release_buffers() -> int:
+    """Free the extension's reusable big buffers (kept between calls); returns the bytes freed."""
+    return int(_STATE["module"].release_buffers()) if _STATE["module"] is not None else 0
+
+
+class CompiledLSTMFunction(torch.autograd.Function):
+    """``(gx, h0, c0, w_hh, ln_hh, ln_cw, ln_cb, ln_ih, bias, mask, drop, reverse) -> (out, h_n, c_n)``.
+
+    Shapes: gx (T, B, G) time-major and contiguous (biases included, or the raw ``x W_ihᵀ`` when
+    ln_ih is given), h0/c0 (B, H), w_hh (G, H), ln_hh (G,) / ln_cw, ln_cb (H,) or all None,
+    ln_ih (G,) and bias (G,) or None, mask (B, T) bool or None, drop (B, H) or None.
+    Returns out (B, T, H) (zero at padded steps), h_n, c_n (B, H).
     """
 
     @staticmethod
-    def forward(ctx, gx, h0, c0, w_hh, ln_hh, ln_cw, ln_cb, mask, drop, reverse):
+    def forward(ctx, gx, h0, c0, w_hh, ln_hh, ln_cw, ln_cb, ln_ih, bias, mask, drop, reverse):
         ext = load_extension()
         B = gx.shape[1]
         w = w_hh.detach().contiguous()
-        out, hs, cs, gates, tc, xh, rh, xc, rc = ext.lstm_forward(
-            gx, h0, c0, w, _packed(w, B), mask, drop, ln_hh, ln_cw, ln_cb, reverse, LN_EPS
+        out, hs, cs, gates, tc, xh, rh, xc, rc, xi, ri = ext.lstm_forward(
+            gx, h0, c0, w, _packed(w, B), mask, drop, ln_hh, ln_cw, ln_cb, ln_ih, bias, reverse, LN_EPS
         )
-        ctx.save_for_backward(hs, cs, gates, tc, xh, rh, xc, rc, w, ln_hh, ln_cw, mask, drop)
+        ctx.save_for_backward(hs, cs, gates, tc, xh, rh, xc, rc, xi, ri, w, ln_hh, ln_cw, ln_ih, mask, drop)
         ctx.reverse, ctx.layer_norm = reverse, ln_hh is not None
+        ctx.ln_ih, ctx.has_bias = ln_ih is not None, bias is not None
         T = gx.shape[0]
         return out, hs[T].clone(), cs[T].clone()
 
     @staticmethod
     @once_differentiable  # hand-written BPTT: first-order gradients only
     def backward(ctx, d_out, d_hn, d_cn):
-        hs, cs, gates, tc, xh, rh, xc, rc, w, ln_hh, ln_cw, mask, drop = ctx.saved_tensors
+        hs, cs, gates, tc, xh, rh, xc, rc, xi, ri, w, ln_hh, ln_cw, ln_ih, mask, drop = ctx.saved_tensors
         if not ctx.layer_norm:
             xh = rh = xc = rc = None  # saved as undefined tensors
+        if not ctx.ln_ih:
+            xi = ri = None
         B, H = hs.shape[1], hs.shape[2]
         d_hn = d_hn if d_hn is not None else hs.new_zeros(B, H)
         d_cn = d_cn if d_cn is not None else hs.new_zeros(B, H)
         d_out = d_out.contiguous() if d_out is not None else None
-        dgx, dh0, dc0, dw, d_ln_hh, d_cw, d_cb = load_extension().lstm_backward(
+        dgx, dh0, dc0, dw, d_ln_hh, d_cw, d_cb, d_ln_ih, d_bias = load_extension().lstm_backward(
             d_out, d_hn, d_cn, hs, cs, gates, tc, xh, rh, xc, rc, w, _packed(w.t(), B), mask, drop,
-            ln_hh, ln_cw, ctx.reverse,
+            ln_hh, ln_cw, xi, ri, ln_ih, ctx.has_bias, ctx.reverse, _onednn(w),
         )  # fmt: skip
         if not ctx.layer_norm:
             d_ln_hh = d_cw = d_cb = None
-        return dgx, dh0, dc0, dw, d_ln_hh, d_cw, d_cb, None, None, None
+        if not ctx.ln_ih:
+            d_ln_ih = None
+        if not ctx.has_bias:
+            d_bias = None
+        return dgx, dh0, dc0, dw, d_ln_hh, d_cw, d_cb, d_ln_ih, d_bias, None, None, None
 
 
 def compiled_lstm(
@@ -173,26 +268,38 @@ def compiled_lstm(
     reverse: bool = False,
     ln_hh: Tensor | None = None,
     ln_c: tuple[Tensor, Tensor] | None = None,
+    *,
+    ln_ih: Tensor | None = None,
+    bias: Tensor | None = None,
 ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
     """Run one LSTM direction in C++; call only when :func:`load_extension` returned a module.
 
     Args:
-        gx: input part of the pre-activations, time-major (T, B, 4H), biases folded in.
+        gx: input part of the pre-activations, time-major (T, B, 4H), biases folded in; with
+            ``ln_ih``, the raw ``x W_ihᵀ`` instead, and the loop adds ``γ_ih ⊙ LN(gx) + bias``
+            (what the naive backend's input projection does, one pass fewer over (T, B, 4H)).
         h0, c0: initial state, each (B, H). w_hh: (4H, H).
         mask: (B, T) bool, True at real tokens. drop: (B, H) recurrent-dropout mask (scaled).
         reverse: run right to left.
         ln_hh: layer-norm gain on ``h W_hhᵀ`` (4H,); ln_c: (gain, bias) on c, each (H,).
             Both or neither.
+        ln_ih: layer-norm gain on ``x W_ihᵀ`` (4H,), only together with ln_hh and ln_c.
+        bias: (4H,) added after that layer norm (``b_ih + b_hh``); only with ln_ih.
 
     Returns:
         ``(out (B, T, H), (h_n, c_n))``; out is zero at padded steps.
     """
     if (ln_hh is None) != (ln_c is None):
         raise ValueError("compiled_lstm: pass both ln_hh and ln_c, or neither")
+    if ln_ih is not None and ln_hh is None:
+        raise ValueError("compiled_lstm: ln_ih needs ln_hh and ln_c too")
+    if bias is not None and ln_ih is None:
+        raise ValueError("compiled_lstm: bias only with ln_ih (else fold it into gx)")
     ln_cw, ln_cb = ln_c if ln_c is not None else (None, None)
     mask = mask.contiguous() if mask is not None else None
     drop = drop.contiguous() if drop is not None else None
     out, h_n, c_n = CompiledLSTMFunction.apply(
-        gx.contiguous(), h0.contiguous(), c0.contiguous(), w_hh, ln_hh, ln_cw, ln_cb, mask, drop, reverse
-    )
+        gx.contiguous(), h0.contiguous(), c0.contiguous(), w_hh, ln_hh, ln_cw, ln_cb, ln_ih, bias, mask, drop,
+        reverse,
+    )  # fmt: skip
     return out, (h_n, c_n)
