@@ -36,10 +36,16 @@ def forward(module, x: Tensor, h0: Tensor, c0: Tensor | None, mask: Tensor | Non
             drop = recurrent_dropout_mask(module, layer_input)
             reverse = direction == 1
             if backend == "compiled":
-                gx = input_projection(module, p, layer_input.transpose(0, 1))  # (T, B, G·H)
+                x_tm = layer_input.transpose(0, 1)  # (T, B, D)
                 ln_c = None if p["ln_c_weight"] is None else (p["ln_c_weight"], p["ln_c_bias"])
                 args = (mask, drop, reverse, p["ln_hh_weight"], ln_c)
-                out, state = ext.compiled_lstm(gx, h0[k], c0[k], p["weight_hh"], *args)
+                if p["ln_ih_weight"] is not None:  # the C++ loop applies LN(x W_ih^T) γ + b itself
+                    gx = ext.linear(x_tm, p["weight_ih"])  # (T, B, G·H)
+                    b = None if p["bias_ih"] is None else p["bias_ih"] + p["bias_hh"]
+                    kw = {"ln_ih": p["ln_ih_weight"], "bias": b}
+                else:
+                    gx, kw = input_projection(module, p, x_tm, ext.linear), {}  # (T, B, G·H)
+                out, state = ext.compiled_lstm(gx, h0[k], c0[k], p["weight_hh"], *args, **kw)
             elif backend == "fused":
                 gx = input_projection(module, p, layer_input.transpose(0, 1))  # (T, B, G·H)
                 out, state = fused_lstm(gx, h0[k], c0[k], p["weight_hh"], mask, drop, reverse)
@@ -64,18 +70,21 @@ def runtime_backend(module, x: Tensor) -> str:
     return "naive" if module.layer_norm else "fused"
 
 
-def input_projection(module, p: dict, x: Tensor) -> Tensor:
-    """``x W_ih^T + b_ih`` for all steps at once, with the foldable parts of ``b_hh``: (B, T, G·H)."""
+def input_projection(module, p: dict, x: Tensor, linear=F.linear) -> Tensor:
+    """``x W_ih^T + b_ih`` for all steps at once, with the foldable parts of ``b_hh``: (B, T, G·H).
+
+    ``linear`` computes ``x W^T (+ b)``: F.linear, or the compiled backend's oneDNN linear.
+    """
     H, b_ih, b_hh = module.hidden_size, p["bias_ih"], p["bias_hh"]
     if p["ln_ih_weight"] is not None:
         ln = p["ln_ih_weight"]
-        gx = F.layer_norm(x @ p["weight_ih"].t(), ln.shape, ln)  # LN(x W_ih^T)
+        gx = F.layer_norm(linear(x, p["weight_ih"]), ln.shape, ln)  # LN(x W_ih^T)
         return gx if b_ih is None else gx + (b_ih + b_hh)
     if b_ih is None:
-        return x @ p["weight_ih"].t()
+        return linear(x, p["weight_ih"])
     if module.mode == "GRU":  # b_hn stays inside the reset gate's product
-        return F.linear(x, p["weight_ih"], b_ih + torch.cat([b_hh[: 2 * H], b_hh.new_zeros(H)]))
-    return F.linear(x, p["weight_ih"], b_ih + b_hh)
+        return linear(x, p["weight_ih"], b_ih + torch.cat([b_hh[: 2 * H], b_hh.new_zeros(H)]))
+    return linear(x, p["weight_ih"], b_ih + b_hh)
 
 
 def recurrent_dropout_mask(module, x: Tensor) -> Tensor | None:
