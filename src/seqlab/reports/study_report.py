@@ -32,6 +32,7 @@ class StudyData:
     records: list[dict[str, Any]]  # results.jsonl
     measures: dict[str, dict[str, Any]]  # model -> measure/<model>.json
     out: Path | None = None  # where the report goes (default: the study's directory)
+    analysis: dict[str, Any] | None = None  # samples, attention, forecasts: computed once
 
     @property
     def plots(self) -> Path:
@@ -309,10 +310,9 @@ def _gradient_blocks(data: StudyData) -> list[Any]:
 
 
 def _analysis_data(data: StudyData) -> dict[str, Any]:
-    """Samples, attention maps and forecasts from the finished runs (cached on the StudyData)."""
-    cached = getattr(data, "_analysis", None)
-    if cached is not None:
-        return cached
+    """Samples, attention maps and forecasts from the finished runs (computed once per StudyData)."""
+    if data.analysis is not None:
+        return data.analysis
     from seqlab.evaluation.study_analysis import attention_maps, forecast_curves, lm_sample
 
     out: dict[str, Any] = {"samples": {}, "attention": None, "forecasts": {}, "errors": []}
@@ -329,7 +329,7 @@ def _analysis_data(data: StudyData) -> dict[str, Any]:
         if out["attention"] is None and r is not None and "attention" in _layer_types(data, r):
             maps = attention_maps(data.directory / r["run_dir"])
             out["attention"] = None if maps is None else maps | {"model": model}
-    data._analysis = out  # type: ignore[attr-defined]
+    data.analysis = out
     return out
 
 
