@@ -205,6 +205,22 @@ def _lm(preset: str, width: int | None = None) -> Callable[[Shape], Built]:
     return build
 
 
+def _onednn_lm(preset: str) -> Callable[[Shape], Built]:
+    """Preset ``preset`` as a character LM with its linear layers on oneDNN
+    (:func:`seqlab.layers.use_onednn_linear`); the reference: the same weights on ``F.linear``."""
+
+    def build(s: Shape) -> Built:
+        import copy
+
+        from seqlab.layers import use_onednn_linear
+
+        built = _lm(preset)(s)
+        theirs = copy.deepcopy(built.module)
+        return Built(use_onednn_linear(built.module), theirs, built.note)
+
+    return build
+
+
 def _bf16(build: Callable[[Shape], Built]) -> Callable[[Shape], Built]:
     """The module of ``build`` as both sides: the harness runs the case in bf16, the reference in fp32."""
 
@@ -270,6 +286,21 @@ for _preset in ("lstm", "gru", "transformer", "mlstm", "xlstm"):
     register(
         f"model-{_preset}",
         Case(_preset, "fwd+bwd", _lm(_preset), B=16, T=(512,), D=512, tokens=True, doc=_doc),
+    )
+for _preset in ("transformer", "gru"):
+    register(
+        f"model-{_preset}-onednn",
+        Case(
+            _preset,
+            "fwd+bwd",
+            _onednn_lm(_preset),
+            "same model on F.linear",
+            B=16,
+            T=(512,),
+            D=512,
+            tokens=True,
+            doc=f"model-{_preset} with its nn.Linear layers on oneDNN (use_onednn_linear)",
+        ),
     )
 for _preset, _width in DECODE_WIDTHS.items():
     _doc = f"~10 M-parameter {_preset} LM (D={_width})"

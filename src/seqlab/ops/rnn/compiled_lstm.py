@@ -54,6 +54,10 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from seqlab.ops.gemm import linear  # noqa: F401 (linear: API)
+from seqlab.ops.gemm import onednn as _onednn
+from seqlab.ops.gemm import packed as _packed
+
 logger = logging.getLogger(__name__)
 
 _SOURCE = Path(__file__).with_name("csrc") / "lstm.cpp"
@@ -138,73 +142,6 @@ def load_extension() -> ModuleType | None:
 def supports(x: Tensor) -> bool:
     """Whether the extension can run on tensors like ``x`` (CPU, float32 or float64)."""
     return x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64)
-
-
-def _onednn(t: Tensor) -> bool:
-    """Whether GEMMs on tensors like ``t`` go through oneDNN (float32 CPU with oneDNN ops)."""
-    return (
-        t.dtype == torch.float32
-        and t.device.type == "cpu"
-        and torch.backends.mkldnn.is_available()
-        and torch.backends.mkldnn.enabled
-        and hasattr(torch.ops.mkldnn, "_linear_pointwise")
-    )
-
-
-def _packed(weight: Tensor, batch_size: int) -> Tensor | None:
-    """oneDNN's prepacked layout of a linear weight (x ↦ x weightᵀ) for float32 CPU, else None."""
-    if not _onednn(weight):
-        return None
-    try:
-        return torch.ops.mkldnn._reorder_linear_weight(weight.detach().contiguous(), batch_size)
-    except (RuntimeError, AttributeError):  # a build without the op: the extension uses mm
-        return None
-
-
-def _mm_onednn(a: Tensor, b: Tensor) -> Tensor:
-    """``a @ b`` (2-D) through oneDNN: its linear reads ``bᵀ`` as the weight, any strides."""
-    return torch.ops.mkldnn._linear_pointwise(a.contiguous(), b.t(), None, "none", [], "")
-
-
-class _OneDNNLinear(torch.autograd.Function):
-    """``x wᵀ (+ b)`` whose forward and both gradients run in oneDNN (float32 CPU only)."""
-
-    @staticmethod
-    def forward(ctx, x, weight, bias):
-        x2 = x.reshape(-1, x.shape[-1]).contiguous()
-        w = _packed(weight, x2.shape[0])
-        out = torch.ops.mkldnn._linear_pointwise(x2, weight if w is None else w, bias, "none", [], "")
-        ctx.save_for_backward(x2, weight)
-        ctx.has_bias = bias is not None
-        return out.view(*x.shape[:-1], weight.shape[0])
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, d_out):
-        x2, weight = ctx.saved_tensors
-        d2 = d_out.reshape(-1, d_out.shape[-1])
-        dx = dw = db = None
-        if ctx.needs_input_grad[0]:  # δx = δy w, with w prepacked as a linear weight
-            w_t = _packed(weight.t(), d2.shape[0])
-            dx = torch.ops.mkldnn._linear_pointwise(d2.contiguous(), weight.t() if w_t is None else w_t,
-                                                    None, "none", [], "")  # fmt: skip
-            dx = dx.view(*d_out.shape[:-1], weight.shape[1])
-        if ctx.needs_input_grad[1]:  # δwᵀ = xᵀ δy: δy read in place (transposed) as the weight
-            dw = _mm_onednn(x2.t(), d2).t()
-        if ctx.has_bias and ctx.needs_input_grad[2]:
-            db = d2.sum(0)
-        return dx, dw, db
-
-
-def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
-    """``F.linear(x, weight, bias)``; float32 on CPU runs forward and backward in oneDNN.
-
-    torch's float32 ``mm`` goes to MKL, whose kernels on AMD CPUs reach about half of oneDNN's
-    speed on the LSTM's big projections; float64 (and anything oneDNN cannot take) is F.linear.
-    """
-    if not (_onednn(x) and x.dtype == weight.dtype and (bias is None or bias.dtype == x.dtype)):
-        return torch.nn.functional.linear(x, weight, bias)
-    return _OneDNNLinear.apply(x, weight, bias)
 
 
 def release_buffers() -> int:
