@@ -120,7 +120,7 @@ WARM_UP_CONTEXT = 512
 
 def warm_up_decoding(module: nn.Module, B: int, device: str) -> None:
     """A throwaway prefill of :data:`WARM_UP_CONTEXT` tokens and one step. Measured with torch
-    2.13 on CPU: an LSTM LM's single-token steps run ~4x slower (24 vs 6 ms at D=792) until the
+    2.13 on CPU: an LSTM LM's single-token steps ran ~4x slower (BENCHMARKS.md, decode latency) until the
     process has once run a sequence of a few hundred tokens, whatever the context being decoded
     — a one-off kernel-selection effect, not a cost of the context, so every decode child pays
     it before timing."""

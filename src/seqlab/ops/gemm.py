@@ -3,8 +3,9 @@
 Shape legend: N rows (all leading dimensions of x flattened) · I input features · O output features.
 
 torch's float32 ``mm`` / ``F.linear`` on CPU go to MKL; on AMD CPUs MKL's generic kernels reach
-about half of oneDNN's speed (measured on the 2-core EPYC of BENCHMARKS.md: ~190 vs ~420 GFLOP/s
-for square products; 29.6 vs 17.7 ms for an LSTM input projection), while torch's own LSTM
+about half of oneDNN's speed (on the 2-core EPYC of BENCHMARKS.md ~190 vs ~420 GFLOP/s for
+square products: ``seqlab bench`` writes both in ``peak.json``; a Transformer LM trains 1.5x faster
+on oneDNN: ``seqlab bench --cases model-transformer-onednn``), while torch's own LSTM
 kernel is oneDNN. :func:`linear` is ``F.linear`` whose forward and both gradients run in oneDNN
 (``torch.ops.mkldnn._linear_pointwise``, the weight prepacked for the batch size):
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from seqlab.reports.document import Bullets, Code, Figure, Paragraph, Report, Section, Table, write_report
 from seqlab.reports.study_plots import plot_attention, plot_forecasts, plot_lines, plot_loss_curves
+from seqlab.reports.study_summary import budget_text, comparative_table, table_notes, which_to_use
 
 log = logging.getLogger(__name__)
 
@@ -91,13 +92,11 @@ def write_study_report(directory: str | Path, out_dir: str | Path | None = None)
 
 
 def build_study_report(data: StudyData) -> Report:
-    from seqlab.reports.study_summary import comparative_table, which_to_use
-
     preset = data.study["preset"]
     table = comparative_table(data)
     sections = [
         Section("Which to use", [Bullets(which_to_use(data)), _caveat(data)]),
-        Section("The comparative table", [table, Paragraph(_table_notes(data))]),
+        Section("The comparative table", [table, Paragraph(table_notes(data))]),
         Section("Quality at a matched budget", _quality_blocks(data)),
         Section("Speed, memory and latency", _cost_blocks(data)),
         Section("Gradient flow", _gradient_blocks(data)),
@@ -192,69 +191,54 @@ def _failed(data: StudyData, task: str, model: str) -> bool:
 
 
 def _cost_blocks(data: StudyData) -> list[Any]:
-    plots = data.plots
     settings = data.study["preset"]["measure"]
     lengths, contexts = settings["lengths"], settings["contexts"]
     tps = {m: data.speed(m).get("tokens_per_s") for m in data.models}
     mem = {m: data.memory(m).get("peak_mb") for m in data.models}
-    lat = {m: data.speed(m).get("decode_s_per_token") for m in data.models}
-    blocks: list[Any] = [
-        Paragraph(
-            "Training throughput: one forward + backward of a character LM with "
-            f"{settings['batch_tokens']:,} tokens per step "
-            "(B = tokens / T), so a model that computes all positions at once keeps its "
-            "throughput as T grows and a recurrence, whose steps run one after another, loses it."
+    lat = {m: _ms(data.speed(m).get("decode_s_per_token")) for m in data.models}
+    throughput = (
+        "Training throughput: one forward + backward of a character LM with "
+        f"{settings['batch_tokens']:,} tokens per step (B = tokens / T), so a model that computes "
+        "all positions at once keeps its throughput as T grows and a recurrence, whose steps run "
+        "one after another, loses it."
+    )
+    memory = (
+        "Memory: the extra peak resident memory of one forward + backward at batch 1 "
+        "(a process of its own per model)."
+    )
+    latency = "Generation: the median time of one decoding step (batch 1) after a prefill of L tokens."
+    return [
+        *_measured(
+            data, "throughput", throughput, "training throughput", "tokens/s", "T", lengths, tps, ",.0f"
         ),
-        _per_length_table("training throughput (tokens/s)", "T", lengths, tps, ",.0f"),
-    ]
-    series = {m: ([int(t) for t in v], list(v.values())) for m, v in tps.items() if v}
-    if series:
-        path = plot_lines(
-            series,
-            plots / "throughput.png",
-            "training throughput",
-            "sequence length T",
-            "tokens/s",
-            logx=True,
-            logy=True,
-        )
-        blocks.append(Figure(_rel(path, data), "training tokens/s against T (tokens per step fixed)"))
-    blocks += [
-        Paragraph(
-            "Memory: the extra peak resident memory of one forward + backward at batch 1 "
-            "(a process of its own per model)."
-        ),
-        _per_length_table("peak memory of a training step (MB)", "T", lengths, mem, ".2f"),
-    ]
-    series = {m: ([int(t) for t in v], list(v.values())) for m, v in mem.items() if v}
-    if series:
-        path = plot_lines(
-            series,
-            plots / "memory.png",
-            "memory of a training step",
-            "sequence length T",
-            "MB",
-            logx=True,
-            logy=True,
-        )
-        blocks.append(Figure(_rel(path, data), "extra peak memory against T (batch 1)"))
-    blocks += [
-        Paragraph("Generation: the median time of one decoding step (batch 1) after a prefill of L tokens."),
-        _per_length_table(
-            "decode latency (ms per token)", "L", contexts, {m: _ms(v) for m, v in lat.items()}, ".3f"
+        *_measured(data, "memory", memory, "memory of a training step", "MB", "T", lengths, mem, ".2f"),
+        *_measured(
+            data, "latency", latency, "per-token decode latency", "ms/token", "L", contexts, lat, ".3f"
         ),
     ]
-    series = {m: ([int(t) for t in v], [1000 * x for x in v.values()]) for m, v in lat.items() if v}
+
+
+def _measured(
+    data: StudyData,
+    name: str,
+    text: str,
+    title: str,
+    unit: str,
+    axis: str,
+    points: list[int],
+    values: dict[str, dict[str, float] | None],
+    fmt: str,
+) -> list[Any]:
+    """A paragraph, a table (a row per model, a column per T or L) and ``report/<name>.png``:
+    the values against T or L, log-log for T (throughput, memory), log-x for L (latency)."""
+    blocks: list[Any] = [Paragraph(text), _per_length_table(f"{title} ({unit})", axis, points, values, fmt)]
+    series = {m: ([int(n) for n in v], list(v.values())) for m, v in values.items() if v}
     if series:
+        xlabel = {"T": "sequence length T", "L": "context length L"}[axis]
         path = plot_lines(
-            series,
-            plots / "latency.png",
-            "per-token decode latency",
-            "context length L",
-            "ms / token",
-            logx=True,
+            series, data.plots / f"{name}.png", title, xlabel, unit, logx=True, logy=axis == "T"
         )
-        blocks.append(Figure(_rel(path, data), "per-token latency against context length"))
+        blocks.append(Figure(_rel(path, data), f"{title} against {axis}"))
     return blocks
 
 
@@ -394,7 +378,6 @@ def _analysis_sections(data: StudyData) -> list[Section]:
 
 def _setup_blocks(data: StudyData) -> list[Any]:
     from seqlab.config import load_file
-    from seqlab.reports.study_summary import budget_text
 
     preset = data.study["preset"]
     widths = data.study["widths"]
@@ -427,20 +410,12 @@ def _setup_blocks(data: StudyData) -> list[Any]:
 
 
 def _caveat(data: StudyData) -> Paragraph:
-    from seqlab.reports.study_summary import budget_text
-
     seeds = data.study["preset"]["seeds"]
     return Paragraph(
         f"{budget_text(data.study['preset'])} {len(seeds)} seed{'s' if len(seeds) > 1 else ''} "
         f"({', '.join(map(str, seeds))}); with one seed, differences of a few points are within "
         "run-to-run noise."
     )
-
-
-def _table_notes(data: StudyData) -> str:
-    from seqlab.reports.study_summary import table_notes
-
-    return table_notes(data)
 
 
 def _rel(path: Path, data: StudyData) -> str:
