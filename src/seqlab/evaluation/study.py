@@ -232,7 +232,8 @@ def data_kind(path: Path) -> tuple[str, tuple[str, ...]]:
             f"column aside) or labelled text (columns 'text' and 'label'); {where}"
         )
     stamps = [header[i] for i, h in enumerate(lowered) if i not in values]
-    return "series", (f"task.csv={path}", *(f"task.timestamp={stamps[0]}" for _ in stamps[:1]))
+    timestamp = (f"task.timestamp={stamps[0]}",) if stamps else ()
+    return "series", (f"task.csv={path}", *timestamp)
 
 
 def _is_number(cell: str) -> bool:
