@@ -193,6 +193,8 @@ def test_memory_child_process():
         "decode_steps": 2,
         "mode": "memory",
         "side": "reference",
+        "gemm": "auto",
+        "malloc": "system",
     }
     got = harness.spawn(harness.MODULE, spec, memory=True, timeout=120)
     assert "error" not in got, got

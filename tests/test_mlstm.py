@@ -202,3 +202,41 @@ def test_matches_the_official_layer():
             y_ours.append(y_t)
             y_official.append(y_o[:, 0])
         _rel_close(torch.stack(y_ours, 1), torch.stack(y_official, 1), 1e-4)
+
+
+def test_head_norm_is_group_norm_with_one_group_per_head():
+    """MultiHeadNorm (layer norm over each head's features, then γ, β) equals ``F.group_norm``
+    with NH groups — its definition — in outputs and every gradient (float64)."""
+    from seqlab.layers import MultiHeadNorm
+
+    torch.manual_seed(0)
+    norm = MultiHeadNorm(4, 12, bias=True).double()
+    with torch.no_grad():
+        norm.weight.normal_(), norm.bias.normal_()
+    x = (torch.randn(2, 5, 12, dtype=torch.float64) * 3 + 1).requires_grad_()
+    ref = F.group_norm(x.reshape(-1, 12), 4, norm.weight, norm.bias, norm.eps).view(2, 5, 12)
+    g = torch.randn_like(ref)
+    ours_grads = torch.autograd.grad(norm(x), (x, norm.weight, norm.bias), g)
+    ref_grads = torch.autograd.grad(ref, (x, norm.weight, norm.bias), g)
+    torch.testing.assert_close(norm(x), ref)
+    for a, b in zip(ours_grads, ref_grads, strict=True):
+        torch.testing.assert_close(a, b)
+
+
+def test_gates_equal_the_two_linears_on_the_concatenation():
+    """The stacked-slice gate products give the igate / fgate linears of cat([q, k, v]) (the
+    official layer's form), values and gradients."""
+    torch.manual_seed(0)
+    m = build_mixer("mlstm", 16, {"num_heads": 2, "bias": True}).double()
+    with torch.no_grad():
+        for lin in (m.igate, m.fgate):
+            lin.weight.normal_(), lin.bias.normal_()
+    q, k, v = (torch.randn(2, 3, m.inner, dtype=torch.float64, requires_grad=True) for _ in range(3))
+    qkv = torch.cat([q, k, v], -1)
+    ref = torch.cat([m.igate(qkv), m.fgate(qkv)], -1)
+    ours = m._gates(q, k, v)
+    torch.testing.assert_close(ours, ref)
+    g = torch.randn_like(ref)
+    params = (q, k, v, m.igate.weight, m.fgate.weight, m.igate.bias, m.fgate.bias)
+    for a, b in zip(torch.autograd.grad(ours, params, g), torch.autograd.grad(ref, params, g), strict=True):
+        torch.testing.assert_close(a, b)

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.nn.functional as F
 
 from seqlab.evaluation.measure import build_lm
 from seqlab.layers import OneDNNLinear, use_onednn_linear, use_torch_linear
 from seqlab.ops.gemm import linear, onednn
+
+
+@pytest.fixture(autouse=True)
+def _small_products_through_onednn(monkeypatch):
+    """The tests' products are small: send them through oneDNN all the same."""
+    monkeypatch.setattr("seqlab.ops.gemm.MIN_ROWS", 1)
 
 
 def _loss_and_grads(lm, x, y):
@@ -43,3 +50,27 @@ def test_linear_falls_back_where_onednn_does_not_apply():
     out = linear(x, w, b)
     assert out.shape == (2, 6, 5)
     torch.testing.assert_close(out, F.linear(x, w, b), atol=1e-5, rtol=1e-5)
+
+
+def test_a_broadcast_gradient_gives_the_same_weight_gradient():
+    """``.sum().backward()`` hands the op a stride-0 gradient (oneDNN's slow reference kernel
+    unless made contiguous first); the gradients equal F.linear's."""
+    x = torch.randn(64, 8, requires_grad=True)
+    w = torch.randn(5, 8, requires_grad=True)
+    grads = torch.autograd.grad(linear(x, w).sum(), (x, w))
+    refs = torch.autograd.grad(F.linear(x, w).sum(), (x, w))
+    for a, b in zip(grads, refs, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+
+
+def test_small_products_autocast_and_float64_are_f_linear_itself(monkeypatch):
+    """Below MIN_ROWS rows (a decoding step), under autocast and in float64 no oneDNN function
+    is on the graph; at MIN_ROWS it is."""
+    monkeypatch.setattr("seqlab.ops.gemm.MIN_ROWS", 8)
+    w = torch.randn(5, 3, requires_grad=True)
+    assert type(linear(torch.randn(2, 3, 3), w).grad_fn).__name__ != "_OneDNNLinearBackward"
+    assert type(linear(torch.randn(2, 4, 3), w).grad_fn).__name__ == "_OneDNNLinearBackward"
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert linear(torch.randn(2, 4, 3), w).dtype == torch.bfloat16
+    x64 = torch.randn(8, 3, dtype=torch.float64)
+    assert type(linear(x64, w.double()).grad_fn).__name__ != "_OneDNNLinearBackward"

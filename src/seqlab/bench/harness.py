@@ -45,6 +45,7 @@ from seqlab.bench.peak import gemm, matmul_flops, matmul_peak, mfu
 from seqlab.bench.timing import interleaved_times
 from seqlab.errors import ConfigError
 from seqlab.fileio import atomic_write_text
+from seqlab.training.cpu import apply_gemm, apply_malloc
 
 MODULE = "seqlab.bench.harness"
 
@@ -53,7 +54,10 @@ MODULE = "seqlab.bench.harness"
 class Settings:
     """How to measure: timed calls per side, device, default dtype, threads, memory children,
     per-child timeout (s), single-token steps per timed decode call, optional overrides of every
-    case's B, T and D, matmul sizes for the peak."""
+    case's B, T and D, matmul sizes for the peak; ``gemm``: the GEMM library of the case's own
+    module (``torch``, or ``auto`` / ``onednn`` as ``train.gemm``; references keep theirs),
+    ``malloc``: glibc's allocator in the children, both sides (``system``, or ``keep`` as
+    ``train.malloc``; see :mod:`seqlab.training.cpu`)."""
 
     repeats: int = 5
     device: str = "cpu"
@@ -66,6 +70,8 @@ class Settings:
     times: tuple[int, ...] | None = None
     d_model: int | None = None
     peak_sizes: tuple[int, ...] = (512, 1024, 2048)
+    gemm: str = "torch"
+    malloc: str = "system"
 
 
 # -- one call of a module, by kind -----------------------------------------------------------------
@@ -144,10 +150,14 @@ def run_child(spec: dict) -> dict:
     """Inside a fresh process: ``spec["mode"]`` ``time`` (both sides, interleaved) or ``memory``
     (one side, ``spec["side"]``)."""
     torch.set_num_threads(spec["threads"])
+    device = torch.device(spec["device"])
+    apply_malloc(spec["malloc"], device)
     torch.manual_seed(0)
     case = CASES.get(spec["case"])
     s = Shape(spec["B"], spec["T"], spec["D"])
     built = case.build(s)
+    precision = "bf16" if spec["dtype"] == "bfloat16" else "fp32"
+    apply_gemm(built.module, spec["gemm"], device, precision)
     sides = {"module": (built.module, spec["dtype"])}
     if built.reference is not None:
         sides["reference"] = (built.reference, spec["reference_dtype"])
@@ -242,11 +252,13 @@ def measure_point(name: str, T: int, settings: Settings, peaks: dict[str, dict])
     spec = {"case": name, "B": B, "T": T, "D": D, "dtype": dtype, "reference_dtype": ref_dtype}
     spec |= {"device": settings.device, "threads": settings.threads, "repeats": settings.repeats}
     spec |= {"decode_steps": settings.decode_steps, "peak_size": max(settings.peak_sizes)}
+    spec |= {"gemm": settings.gemm, "malloc": settings.malloc}
     spec |= {"peak_backend": {dt: p.get("best_backend", "mm") for dt, p in peaks.items()}}
     record = {"case": name, "family": case.family, "kind": case.kind, "dtype": dtype, "B": B, "T": T, "D": D}
     record |= {"reference": case.reference_name or None, "reference_dtype": ref_dtype}
     record |= {"device": settings.device, "threads": settings.threads, "torch": torch.__version__}
     record |= {"python": platform.python_version(), "repeats": settings.repeats}
+    record |= {"gemm": settings.gemm, "malloc": settings.malloc}
     got = spawn(MODULE, spec | {"mode": "time"}, memory=False, timeout=settings.timeout)
     if "error" in got:
         return record | {"error": got["error"]}

@@ -45,6 +45,18 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--threads", type=int, default=0, help="torch threads in the children (0: torch's default)"
     )
+    p.add_argument(
+        "--gemm",
+        default="torch",
+        choices=("torch", "auto", "onednn"),
+        help="GEMM library of each case's own module (as train.gemm; references keep F.linear)",
+    )
+    p.add_argument(
+        "--malloc",
+        default="system",
+        choices=("system", "keep"),
+        help="glibc allocator in the children, both sides (keep: as train.malloc=keep)",
+    )
     p.add_argument("--no-memory", action="store_true", help="skip the memory child processes")
     p.add_argument("--timeout", type=float, default=600.0, help="seconds per child process")
     p.add_argument("--decode-steps", type=int, default=8, help="single-token steps per timed decode call")
@@ -75,6 +87,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return 0
     names = select(args.cases)
     check_device(args.device)
+    if args.gemm == "onednn":
+        import torch
+
+        from seqlab.training.cpu import resolve_gemm
+
+        resolve_gemm("onednn", torch.device(args.device))  # a clear error before any child runs
     for name in ("batch", "d_model", "repeats", "timeout", "decode_steps"):
         _positive(name.replace("_", "-"), getattr(args, name))
     for name in ("times", "peak_sizes"):
@@ -92,6 +110,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         times=tuple(args.times) if args.times else None,
         d_model=args.d_model,
         peak_sizes=tuple(args.peak_sizes),
+        gemm=args.gemm,
+        malloc=args.malloc,
     )
 
     def progress(record: dict) -> None:

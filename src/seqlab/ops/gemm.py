@@ -64,11 +64,13 @@ class _OneDNNLinear(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, d_out):
         x2, weight = ctx.saved_tensors
-        d2 = d_out.reshape(-1, d_out.shape[-1])
+        # contiguous: a broadcast gradient (stride 0, e.g. from .sum()) sends oneDNN to a
+        # reference kernel ~500x slower than its GEMM (measured: 24 s for an 8192x512x512 product)
+        d2 = d_out.reshape(-1, d_out.shape[-1]).contiguous()
         dx = dw = db = None
         if ctx.needs_input_grad[0]:  # δx = δy w, with w prepacked as a linear weight
             w_t = packed(weight.t(), d2.shape[0])
-            dx = torch.ops.mkldnn._linear_pointwise(d2.contiguous(), weight.t() if w_t is None else w_t,
+            dx = torch.ops.mkldnn._linear_pointwise(d2, weight.t() if w_t is None else w_t,
                                                     None, "none", [], "")  # fmt: skip
             dx = dx.view(*d_out.shape[:-1], weight.shape[1])
         if ctx.needs_input_grad[1]:  # δwᵀ = xᵀ δy: δy read in place (transposed) as the weight
@@ -78,12 +80,20 @@ class _OneDNNLinear(torch.autograd.Function):
         return dx, dw, db
 
 
+MIN_ROWS = 1024  # below this many rows the weight's reorder costs about what oneDNN saves
+
+
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
-    """``F.linear(x, weight, bias)``; float32 on CPU runs forward and backward in oneDNN.
+    """``F.linear(x, weight, bias)``; float32 on CPU with ≥ ``MIN_ROWS`` rows runs forward and
+    backward in oneDNN.
 
     torch's float32 ``mm`` goes to MKL, whose kernels on AMD CPUs reach about half of oneDNN's
-    speed on the LSTM's big projections; float64 (and anything oneDNN cannot take) is F.linear.
+    speed on the LSTM's big projections. float64, autocast regions (bf16 belongs to autocast's
+    own kernels), small products (a decoding step: prepacking the weight would dominate) and
+    anything oneDNN cannot take are F.linear.
     """
-    if not (onednn(x) and x.dtype == weight.dtype and (bias is None or bias.dtype == x.dtype)):
+    fits = x.dtype == weight.dtype and (bias is None or bias.dtype == x.dtype)
+    rows = x.numel() // max(x.shape[-1], 1)
+    if not (fits and onednn(x) and rows >= MIN_ROWS and not torch.is_autocast_enabled("cpu")):
         return torch.nn.functional.linear(x, weight, bias)
     return _OneDNNLinear.apply(x, weight, bias)

@@ -38,6 +38,11 @@ class TrainConfig:
     headline metric, on the validation split; ``auto`` maximises accuracies/F1/BLEU and minimises
     the rest).
 
+    ``gemm`` (``auto`` | ``torch`` | ``onednn``): the GEMM library of the model's linear layers
+    on CPU — ``auto`` takes oneDNN on AMD CPUs for float32 training; ``malloc`` (``auto`` |
+    ``system`` | ``keep``): ``auto``/``keep`` make glibc keep freed memory on a CPU run (no page
+    faults for big activations, a higher resident size). See :mod:`seqlab.training.cpu`.
+
     ``time_budget`` > 0: stop after that many seconds of training (evaluation not counted) or at
     ``steps``, whichever comes first; cosine and linear decay then follow the larger of the step
     and the time fraction, so the run anneals within its budget (matched wall-clock comparisons).
@@ -88,6 +93,8 @@ class TrainConfig:
     deterministic: bool = False
     device: str = "cpu"
     threads: int = 0
+    gemm: Literal["auto", "torch", "onednn"] = "auto"
+    malloc: Literal["auto", "system", "keep"] = "auto"
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "grad_accum", "eval_batch_size", "lr", "eps", "keep_last"):

@@ -42,6 +42,7 @@ from seqlab.training import distributed as dist
 from seqlab.training.checkpoint import CheckpointManager, load_checkpoint, load_state, save_checkpoint
 from seqlab.training.clipping import GradClipper
 from seqlab.training.config import ExperimentConfig
+from seqlab.training.cpu import apply_gemm, apply_malloc
 from seqlab.training.evaluation import evaluate, run_model, write_predictions
 from seqlab.training.guard import NonFiniteError, diagnose, grads_finite
 from seqlab.training.loggers import Progress, RunLoggers
@@ -105,6 +106,10 @@ class Trainer:
         torch.manual_seed(tc.seed)
         self.task: Task = build_task(config.task.name, config.task.options, seed=tc.seed)
         self.model = build_model(config.model, self.task.io).to(self.device)
+        self.cpu_choices = {
+            "gemm": apply_gemm(self.model, tc.gemm, self.device, tc.precision, tc.compile),
+            "malloc": apply_malloc(tc.malloc, self.device),
+        }
         if tc.grad_checkpointing:
             enable_activation_checkpointing(self.model)
         self.net = dist.wrap(self.model, self.dist, self.device)
@@ -158,8 +163,9 @@ class Trainer:
             self.task.save(self.run_dir)
         self.loggers = RunLoggers(self.run_dir, self.config, None, self.dist.is_main)
         params, size = self.model.num_params(), self.model.state_size()
-        self.loggers.write({"event": "start", "step": 0, "params": params, "state_size": size}, 0)
-        log.info("model: %s parameters", f"{params:,}")
+        start = {"event": "start", "step": 0, "params": params, "state_size": size, **self.cpu_choices}
+        self.loggers.write(start, 0)
+        log.info("model: %s parameters; gemm %s, malloc %s", f"{params:,}", *self.cpu_choices.values())
         if self.tc.metric:  # a name the user typed: check it before any training, on step 0's model
             metrics = evaluate(self.model, self.task, self.tc.eval_batch_size)
             self._check_metric(metrics)
