@@ -240,3 +240,30 @@ def test_gates_equal_the_two_linears_on_the_concatenation():
     params = (q, k, v, m.igate.weight, m.fgate.weight, m.igate.bias, m.fgate.bias)
     for a, b in zip(torch.autograd.grad(ours, params, g), torch.autograd.grad(ref, params, g), strict=True):
         torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize("chunk_size", [1, 3, 4, 7, 11])
+def test_chunkwise_op_equals_the_step_loop_from_a_carried_state_float64(chunk_size):
+    """The op on its own, float64: from a non-zero carried state (C, n and a stabiliser m ≠ 0),
+    with chunk sizes that do and do not divide T, the outputs, the final (C, n, m) and the
+    gradients of every input and of the initial C and n equal the step loop's."""
+    torch.manual_seed(chunk_size)
+    B, H, T, K, V = 2, 3, 11, 4, 5
+    d = torch.float64
+    q, k = torch.randn(B, H, T, K, dtype=d), torch.randn(B, H, T, K, dtype=d)
+    v, i_pre = torch.randn(B, H, T, V, dtype=d), torch.randn(B, H, T, dtype=d) * 3
+    log_f = F.logsigmoid(torch.randn(B, H, T, dtype=d) + 2)
+    C0, n0 = torch.randn(B, H, K, V, dtype=d), torch.randn(B, H, K, dtype=d)
+    m0 = torch.randn(B, H, dtype=d)
+    leaves = [t.requires_grad_() for t in (q, k, v, i_pre, log_f, C0, n0)]
+    g = torch.randn(B, H, T, V, dtype=d)
+    results = []
+    for fn in (mlstm_recurrent, lambda *a: mlstm_chunkwise(*a, chunk_size=chunk_size)):
+        h, (C, n, m) = fn(q, k, v, i_pre, log_f, MLSTMCellState(C0, n0, m0))
+        loss = (h * g).sum() + C.pow(2).sum() + n.sum()
+        results.append((h, C, n, m, torch.autograd.grad(loss, leaves)))
+    (h1, C1, n1, m1, g1), (h2, C2, n2, m2) = results[0], results[1][:4]
+    for a, b in zip((h2, C2, n2, m2), (h1, C1, n1, m1), strict=True):
+        torch.testing.assert_close(a, b)
+    for a, b in zip(results[1][4], g1, strict=True):
+        torch.testing.assert_close(a, b)
