@@ -195,6 +195,7 @@ def test_memory_child_process():
         "side": "reference",
         "gemm": "auto",
         "malloc": "system",
+        "reference": True,
     }
     got = harness.spawn(harness.MODULE, spec, memory=True, timeout=120)
     assert "error" not in got, got

@@ -53,11 +53,12 @@ MODULE = "seqlab.bench.harness"
 @dataclass(frozen=True)
 class Settings:
     """How to measure: timed calls per side, device, default dtype, threads, memory children,
-    per-child timeout (s), single-token steps per timed decode call, optional overrides of every
-    case's B, T and D, matmul sizes for the peak; ``gemm``: the GEMM library of the case's own
-    module (``torch``, or ``auto`` / ``onednn`` as ``train.gemm``; references keep theirs),
-    ``malloc``: glibc's allocator in the children, both sides (``system``, or ``keep`` as
-    ``train.malloc``; see :mod:`seqlab.training.cpu`)."""
+        per-child timeout (s), single-token steps per timed decode call, optional overrides of every
+        case's B, T and D, matmul sizes for the peak; ``gemm``: the GEMM library of the case's own
+        module (``torch``, or ``auto`` / ``onednn`` as ``train.gemm``; references keep theirs),
+        ``malloc``: glibc's allocator in the children, both sides (``system``, or ``keep`` as
+        ``train.malloc``; see :mod:`seqlab.training.cpu`); ``reference`` False: the cases alone (e.g.
+    at lengths where a quadratic reference does not fit in memory)."""
 
     repeats: int = 5
     device: str = "cpu"
@@ -72,6 +73,7 @@ class Settings:
     peak_sizes: tuple[int, ...] = (512, 1024, 2048)
     gemm: str = "torch"
     malloc: str = "system"
+    reference: bool = True
 
 
 # -- one call of a module, by kind -----------------------------------------------------------------
@@ -151,7 +153,8 @@ def run_child(spec: dict) -> dict:
     (one side, ``spec["side"]``)."""
     torch.set_num_threads(spec["threads"])
     device = torch.device(spec["device"])
-    apply_malloc(spec["malloc"], device)
+    # memory: always glibc as it is (kept memory would hide a step's peak behind the warm-up's)
+    apply_malloc(spec["malloc"] if spec["mode"] == "time" else "system", device)
     torch.manual_seed(0)
     case = CASES.get(spec["case"])
     s = Shape(spec["B"], spec["T"], spec["D"])
@@ -159,7 +162,7 @@ def run_child(spec: dict) -> dict:
     precision = "bf16" if spec["dtype"] == "bfloat16" else "fp32"
     apply_gemm(built.module, spec["gemm"], device, precision)
     sides = {"module": (built.module, spec["dtype"])}
-    if built.reference is not None:
+    if built.reference is not None and spec["reference"]:
         sides["reference"] = (built.reference, spec["reference_dtype"])
     sides = {k: (m.to(spec["device"]), dt) for k, (m, dt) in sides.items()}
     runs = {
@@ -252,10 +255,11 @@ def measure_point(name: str, T: int, settings: Settings, peaks: dict[str, dict])
     spec = {"case": name, "B": B, "T": T, "D": D, "dtype": dtype, "reference_dtype": ref_dtype}
     spec |= {"device": settings.device, "threads": settings.threads, "repeats": settings.repeats}
     spec |= {"decode_steps": settings.decode_steps, "peak_size": max(settings.peak_sizes)}
-    spec |= {"gemm": settings.gemm, "malloc": settings.malloc}
+    spec |= {"gemm": settings.gemm, "malloc": settings.malloc, "reference": settings.reference}
     spec |= {"peak_backend": {dt: p.get("best_backend", "mm") for dt, p in peaks.items()}}
     record = {"case": name, "family": case.family, "kind": case.kind, "dtype": dtype, "B": B, "T": T, "D": D}
-    record |= {"reference": case.reference_name or None, "reference_dtype": ref_dtype}
+    reference = (case.reference_name or None) if settings.reference else None
+    record |= {"reference": reference, "reference_dtype": ref_dtype}
     record |= {"device": settings.device, "threads": settings.threads, "torch": torch.__version__}
     record |= {"python": platform.python_version(), "repeats": settings.repeats}
     record |= {"gemm": settings.gemm, "malloc": settings.malloc}

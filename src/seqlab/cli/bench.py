@@ -58,6 +58,11 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
         help="glibc allocator in the children, both sides (keep: as train.malloc=keep)",
     )
     p.add_argument("--no-memory", action="store_true", help="skip the memory child processes")
+    p.add_argument(
+        "--no-reference",
+        action="store_true",
+        help="time the cases alone (e.g. where a reference runs out of memory)",
+    )
     p.add_argument("--timeout", type=float, default=600.0, help="seconds per child process")
     p.add_argument("--decode-steps", type=int, default=8, help="single-token steps per timed decode call")
     p.add_argument(
@@ -112,6 +117,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         peak_sizes=tuple(args.peak_sizes),
         gemm=args.gemm,
         malloc=args.malloc,
+        reference=not args.no_reference,
     )
 
     def progress(record: dict) -> None:
