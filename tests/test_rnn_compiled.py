@@ -15,6 +15,7 @@ import torch
 import seqlab.nn as snn
 from seqlab.errors import ConfigError
 from seqlab.nn import _rnn_loop
+from seqlab.ops import extension
 from seqlab.ops.rnn import compiled_lstm
 
 B, T, D, H = 4, 7, 5, 6
@@ -256,15 +257,15 @@ def test_extension_dir_follows_the_environment(monkeypatch, tmp_path):
 def test_ninja_next_to_the_interpreter_is_put_on_path(monkeypatch, tmp_path):
     bin_dir = tmp_path / "venv" / "bin"
     bin_dir.mkdir(parents=True)
-    monkeypatch.setattr(compiled_lstm.sys, "executable", str(bin_dir / "python"))
+    monkeypatch.setattr(extension.sys, "executable", str(bin_dir / "python"))
     monkeypatch.setenv("PATH", "/nowhere")
-    assert not compiled_lstm._add_venv_ninja_to_path()  # no ninja there: PATH untouched
-    assert compiled_lstm.os.environ["PATH"] == "/nowhere"
+    assert not extension.add_venv_ninja_to_path()  # no ninja there: PATH untouched
+    assert extension.os.environ["PATH"] == "/nowhere"
     ninja = bin_dir / "ninja"
     ninja.write_text("#!/bin/sh\n")
     ninja.chmod(0o755)
-    assert compiled_lstm._add_venv_ninja_to_path()
-    assert compiled_lstm.os.environ["PATH"].split(compiled_lstm.os.pathsep) == [str(bin_dir), "/nowhere"]
+    assert extension.add_venv_ninja_to_path()
+    assert extension.os.environ["PATH"].split(extension.os.pathsep) == [str(bin_dir), "/nowhere"]
 
 
 def test_build_uses_the_venv_ninja_when_none_is_on_path(monkeypatch, tmp_path):
@@ -277,11 +278,11 @@ def test_build_uses_the_venv_ninja_when_none_is_on_path(monkeypatch, tmp_path):
     loaded = {}
 
     def fake_load(**kw):  # no real build: record what PATH the build would see
-        loaded["path"] = compiled_lstm.os.environ["PATH"]
+        loaded["path"] = extension.os.environ["PATH"]
         return "module"
 
-    monkeypatch.setattr(compiled_lstm.sys, "executable", str(bin_dir / "python"))
-    monkeypatch.setattr(compiled_lstm.shutil, "which", lambda name, path=None: "/usr/bin/c++")
+    monkeypatch.setattr(extension.sys, "executable", str(bin_dir / "python"))
+    monkeypatch.setattr(extension.shutil, "which", lambda name, path=None: "/usr/bin/c++")
     monkeypatch.setattr(cpp_extension, "is_ninja_available", lambda: False)
     monkeypatch.setattr(cpp_extension, "load", fake_load)
     monkeypatch.setenv("SEQLAB_EXTENSIONS_DIR", str(tmp_path / "ext"))
@@ -289,7 +290,7 @@ def test_build_uses_the_venv_ninja_when_none_is_on_path(monkeypatch, tmp_path):
     monkeypatch.delenv("SEQLAB_DISABLE_EXTENSIONS", raising=False)
     assert compiled_lstm._build() == "module"
     assert loaded["path"].startswith(str(bin_dir))
-    monkeypatch.setattr(compiled_lstm, "_add_venv_ninja_to_path", lambda: False)
+    monkeypatch.setattr(extension, "add_venv_ninja_to_path", lambda: False)
     with pytest.raises(RuntimeError, match="ninja is not installed"):
         compiled_lstm._build()
 

@@ -171,16 +171,19 @@ def _attention_block(s: Shape) -> Built:
     return Built(First(ours), CausalEncoderLayer(ref))
 
 
-def _xlstm_block(mixer: str) -> Callable[[Shape], Built]:
-    """Our mLSTM (chunkwise) / sLSTM (fused, + gated FFN 1.3·D) block against the official one."""
+def _xlstm_block(mixer: str, **options) -> Callable[[Shape], Built]:
+    """Our mLSTM (chunkwise) / sLSTM (fused, + gated FFN 1.3·D) block against the official one;
+    ``options``: more mixer settings (e.g. ``backend="compiled"``)."""
 
     def build(s: Shape) -> Built:
         from seqlab.bench import xlstm_speed as xs
         from seqlab.models.blocks import Block
         from seqlab.models.config import FFNConfig
 
-        config = {"num_heads": xs.HEADS} | (
-            {"mode": "chunkwise"} if mixer == "mlstm" else {"backend": "fused"}
+        config = (
+            {"num_heads": xs.HEADS}
+            | ({"mode": "chunkwise"} if mixer == "mlstm" else {"backend": "fused"})
+            | options
         )
         ffn = FFNConfig(xs._ffn_width(s.D) if mixer == "slstm" else 0, "geglu", bias=False)
         ours = First(Block(s.D, mixer, config, ffn, 0.0, "layernorm", True))
@@ -277,6 +280,17 @@ _XL = {"B": 8, "T": (256,), "D": 256}
 register(
     "mlstm-block",
     Case("mlstm", "fwd+bwd", _xlstm_block("mlstm"), "official mLSTMBlock", **_XL, doc="chunkwise"),
+)
+register(
+    "mlstm-block-compiled",
+    Case(
+        "mlstm",
+        "fwd+bwd",
+        _xlstm_block("mlstm", backend="compiled"),
+        "official mLSTMBlock",
+        **_XL,
+        doc="chunkwise, q/k/v projections and conv compiled (seqlab.ops.compiled_layers)",
+    ),
 )
 register(
     "slstm-block", Case("slstm", "fwd+bwd", _xlstm_block("slstm"), "official sLSTMBlock", **_XL, doc="fused")

@@ -8,7 +8,9 @@ Used in front of the xLSTM gates (Beck et al. 2024: kernel 4, followed by SiLU).
 last k − 1 real inputs, so a forward over [t, T) with the state of [0, t) equals the full forward,
 and ``step`` costs O(k·C) per token. Padded steps (``mask`` False) are skipped: the kernel always
 sees the previous k − 1 *real* inputs, and the output at a padded step is zero. The weight has
-the layout of ``nn.Conv1d(C, C, k, groups=C)`` — (C, 1, k), oldest tap first.
+the layout of ``nn.Conv1d(C, C, k, groups=C)`` — (C, 1, k), oldest tap first. With ``compiled``
+set (the xLSTM mixers' ``backend="compiled"``) float32/64 CPU inputs go through the one-pass C++
+loop of :mod:`seqlab.ops.compiled_layers` (same math; ``F.conv1d`` where it cannot run).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from seqlab.errors import ConfigError, ShapeError
+from seqlab.ops import compiled_layers
 
 
 class CausalConv1d(nn.Module):
@@ -30,6 +33,7 @@ class CausalConv1d(nn.Module):
         if kernel_size < 0:
             raise ConfigError(f"conv kernel_size must be >= 0 (0 = no convolution), got {kernel_size}")
         self.channels, self.kernel_size = channels, kernel_size
+        self.compiled = False
         self.weight = nn.Parameter(torch.empty(channels, 1, kernel_size)) if kernel_size else None
         self.bias = nn.Parameter(torch.empty(channels)) if kernel_size and bias else None
         self.reset_parameters()
@@ -66,12 +70,20 @@ class CausalConv1d(nn.Module):
             order = torch.sort((~mask).to(torch.int8), dim=1, stable=True).indices  # (B, T)
             x = x.gather(1, order[..., None].expand_as(x))  # (B, T, C) real steps first
         # 2. convolve [state; x]: output t sees inputs t − k + 1 .. t
-        full = torch.cat([state, x], 1)  # (B, k − 1 + T, C)
-        y = F.conv1d(full.transpose(1, 2), self.weight, self.bias, groups=C).transpose(1, 2)  # (B, T, C)
-        # 3. the new state: the k − 1 inputs ending at each row's last real step
-        n = mask.sum(1) if mask is not None else torch.full((B,), T, device=x.device)
-        idx = n[:, None] + torch.arange(self.kernel_size - 1, device=x.device)  # (B, k − 1)
-        new_state = full.gather(1, idx[..., None].expand(B, self.kernel_size - 1, C))  # (B, k − 1, C)
+        P = self.kernel_size - 1
+        if self.compiled and compiled_layers.available(x) and x.dtype == self.weight.dtype:
+            y = compiled_layers.causal_conv(x, state, self.weight.view(C, -1), self.bias)  # (B, T, C)
+            full = torch.cat([state, x[:, max(T - P, 0) :]], 1) if order is None else torch.cat([state, x], 1)
+        else:
+            full = torch.cat([state, x], 1)  # (B, k − 1 + T, C)
+            y = F.conv1d(full.transpose(1, 2), self.weight, self.bias, groups=C).transpose(1, 2)  # (B, T, C)
+        # 3. the new state: the k − 1 inputs ending at each row's last real step (of the whole
+        #    [state; x], or of its last k − 1 + min(T, k − 1) steps when nothing is padded)
+        if order is None:
+            new_state = full[:, full.shape[1] - P :]  # (B, k − 1, C)
+        else:
+            idx = mask.sum(1)[:, None] + torch.arange(P, device=x.device)  # (B, k − 1)
+            new_state = full.gather(1, idx[..., None].expand(B, P, C))  # (B, k − 1, C)
         if order is not None:  # back to the input order, zero at padded steps
             y = y.gather(1, order.argsort(1)[..., None].expand_as(y))  # (B, T, C)
             y = torch.where(mask[..., None], y, 0.0)

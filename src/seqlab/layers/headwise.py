@@ -6,7 +6,9 @@ Shape legend: B batch · T time · NH heads · I = in_features / NH · O = out_f
 
 NH·I·O parameters instead of (NH·I)(NH·O): the q/k/v projections of the xLSTM mLSTM (blocks of
 4 channels) and the gate projections of the sLSTM (one block per head) are of this kind. The
-weight layout (NH, O, I) is the official xLSTM ``LinearHeadwiseExpand``'s.
+weight layout (NH, O, I) is the official xLSTM ``LinearHeadwiseExpand``'s. With ``compiled``
+set (the xLSTM mixers' ``backend="compiled"``) float32/64 CPU inputs go through the one-pass C++
+loop of :mod:`seqlab.ops.compiled_layers` (same math; the einsum where it cannot run).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from seqlab.errors import ConfigError
+from seqlab.ops import compiled_layers
 
 
 class HeadwiseLinear(nn.Module):
@@ -30,6 +33,7 @@ class HeadwiseLinear(nn.Module):
                 f"and out_features={out_features}"
             )
         self.in_features, self.out_features, self.num_heads = in_features, out_features, num_heads
+        self.compiled = False
         self.weight = nn.Parameter(
             torch.empty(num_heads, out_features // num_heads, in_features // num_heads)
         )
@@ -44,6 +48,8 @@ class HeadwiseLinear(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """x (..., in_features) -> (..., out_features)."""
+        if self.compiled and compiled_layers.available(x) and x.dtype == self.weight.dtype:
+            return compiled_layers.headwise_linear(x, self.weight, self.bias)
         x = x.unflatten(-1, (self.num_heads, -1))  # (..., NH, I)
         y = torch.einsum("...hi,hoi->...ho", x, self.weight).flatten(-2)  # (..., NH·O)
         return y if self.bias is None else y + self.bias

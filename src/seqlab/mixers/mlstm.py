@@ -48,8 +48,11 @@ from seqlab.ops.mlstm import MLSTMCellState, mlstm_chunkwise, mlstm_parallel, ml
 class MLSTMConfig:
     """Heads; inner width ``proj_factor``·D rounded up to a multiple of ``round_to``; q/k/v block
     size; causal conv kernel (0 = none); forget gate ``sigmoid`` | ``exp``; ``mode`` and
-    ``chunk_size`` of the chunkwise form; projection biases; dropout on the output;
-    ``init_depth`` = number of blocks in the stack (scales the output projection's init)."""
+    ``chunk_size`` of the chunkwise form; ``backend`` ``auto`` (= ``naive``: torch ops) or
+    ``compiled`` (the q/k/v block projections and the conv as one-pass C++ loops,
+    :mod:`seqlab.ops.compiled_layers`, built on first use; same math); projection biases;
+    dropout on the output; ``init_depth`` = number of blocks in the stack (scales the output
+    projection's init)."""
 
     num_heads: int = 4
     proj_factor: float = 2.0
@@ -59,7 +62,7 @@ class MLSTMConfig:
     forget_gate: Literal["sigmoid", "exp"] = "sigmoid"
     mode: Literal["recurrent", "parallel", "chunkwise"] = "chunkwise"
     chunk_size: int = 64
-    backend: Literal["auto", "naive"] = "auto"
+    backend: Literal["auto", "naive", "compiled"] = "auto"
     bias: bool = False
     dropout: float = 0.0
     init_depth: int = 1
@@ -93,7 +96,7 @@ class MLSTMMixer(Mixer):
     Config = MLSTMConfig
     State = MLSTMState
     MODES = ("recurrent", "parallel", "chunkwise")
-    BACKENDS = ("naive",)
+    BACKENDS = ("naive", "compiled")
 
     def __init__(self, d_model: int, config=None) -> None:
         super().__init__(d_model, config)
@@ -112,6 +115,8 @@ class MLSTMMixer(Mixer):
         self.q_proj, self.k_proj, self.v_proj = (
             HeadwiseLinear(inner, inner, blocks, c.bias) for _ in range(3)
         )
+        for layer in (self.conv, self.q_proj, self.k_proj, self.v_proj):
+            layer.compiled = c.backend == "compiled"
         self.igate = nn.Linear(3 * inner, c.num_heads)
         self.fgate = nn.Linear(3 * inner, c.num_heads)
         self.norm = MultiHeadNorm(c.num_heads, inner)

@@ -31,22 +31,14 @@ The big (T, B, ·) buffers come from a pool and are reused once nothing referenc
 more (see ``pooled_empty`` in ``csrc/lstm.cpp``; ``$SEQLAB_LSTM_POOL_MB``, default 1024, caps
 it and :func:`release_buffers` empties it), which saves mapping and faulting in fresh pages.
 
-The extension is compiled with ``torch.utils.cpp_extension.load`` on first use (~1 min, needs a
-C++ compiler and ninja — on PATH or next to ``sys.executable``, where ``pip install ninja``
-puts it) into ``$SEQLAB_EXTENSIONS_DIR``, else ``$TORCH_EXTENSIONS_DIR/seqlab``,
-else ``~/.cache/seqlab/extensions``, and reused afterwards. When it cannot be built (or
-``SEQLAB_DISABLE_EXTENSIONS=1``) :func:`load_extension` warns once and returns None, and callers
-run the Python path. Tested against the naive reference (outputs, gradients, final states).
+The extension is built on first use and cached (:mod:`seqlab.ops.extension`: ~1 min, needs a C++
+compiler and ninja); when it cannot be built :func:`load_extension` warns once and returns None,
+and callers run the Python path. Tested against the naive reference (outputs, gradients, final
+states).
 """
 
 from __future__ import annotations
 
-import logging
-import os
-import shutil
-import sys
-import threading
-import warnings
 from pathlib import Path
 from types import ModuleType
 
@@ -54,89 +46,28 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from seqlab.ops.extension import LazyExtension, build
+from seqlab.ops.extension import extension_dir as extension_dir
 from seqlab.ops.gemm import linear  # noqa: F401 (linear: API)
 from seqlab.ops.gemm import onednn as _onednn
 from seqlab.ops.gemm import packed as _packed
 
-logger = logging.getLogger(__name__)
-
 _SOURCE = Path(__file__).with_name("csrc") / "lstm.cpp"
-_LOCK = threading.Lock()
-_STATE: dict[str, ModuleType | str | None] = {"module": None, "error": None}
 LN_EPS = 1e-5  # F.layer_norm's default, as in the naive backend
-
-
-def extension_dir() -> Path:
-    """Where the compiled extension is cached (see the module docstring)."""
-    if os.environ.get("SEQLAB_EXTENSIONS_DIR"):
-        root = Path(os.environ["SEQLAB_EXTENSIONS_DIR"])
-    elif os.environ.get("TORCH_EXTENSIONS_DIR"):
-        root = Path(os.environ["TORCH_EXTENSIONS_DIR"]) / "seqlab"
-    else:
-        root = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "seqlab" / "extensions"
-    return root / f"torch{torch.__version__.replace('+', '_')}"
-
-
-def _add_venv_ninja_to_path() -> bool:
-    """Put the directory of ``sys.executable`` first on PATH if a ``ninja`` lies there.
-
-    pip's ``ninja`` package installs the executable next to the interpreter (a venv's ``bin``),
-    which is not on PATH when the venv is used without being activated (CI, IDEs).
-    """
-    folder = Path(sys.executable).parent
-    if shutil.which("ninja", path=str(folder)) is None:
-        return False
-    os.environ["PATH"] = os.pathsep.join([str(folder), os.environ.get("PATH", "")]).rstrip(os.pathsep)
-    return True
 
 
 def _build() -> ModuleType:
     """Compile (or load the cached build of) ``csrc/lstm.cpp``; raises when that is impossible."""
-    from torch.utils import cpp_extension
+    return build("seqlab_lstm", _SOURCE)
 
-    if os.environ.get("SEQLAB_DISABLE_EXTENSIONS") == "1":
-        raise RuntimeError("SEQLAB_DISABLE_EXTENSIONS=1")
-    compiler = os.environ.get("CXX", "c++")
-    if shutil.which(compiler) is None:
-        raise RuntimeError(f"no C++ compiler ({compiler!r} not found on PATH)")
-    if not cpp_extension.is_ninja_available() and not _add_venv_ninja_to_path():
-        raise RuntimeError("ninja is not installed (pip install ninja)")
-    # the ISA is part of the name: a cache shared between machines never runs foreign code
-    isa = torch.backends.cpu.get_cpu_capability().lower()
-    flags = ["-O3", "-fno-math-errno", "-fno-trapping-math", "-fno-signed-zeros", "-fassociative-math"]
-    if isa == "avx512":  # torch reports avx512 only with F, BW, VL, DQ and FMA; ~10 % on the LN LSTM
-        flags += ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mfma", "-mprefer-vector-width=512"]
-    elif isa == "avx2":
-        flags += ["-mavx2", "-mfma"]
-    build_dir = extension_dir() / isa
-    build_dir.mkdir(parents=True, exist_ok=True)
-    return cpp_extension.load(
-        name=f"seqlab_lstm_{isa}",
-        sources=[str(_SOURCE)],
-        extra_cflags=flags,
-        build_directory=str(build_dir),
-        verbose=False,
-    )
+
+_EXTENSION = LazyExtension(lambda: _build(), "compiled LSTM backend")
+_STATE = _EXTENSION.state
 
 
 def load_extension() -> ModuleType | None:
     """The compiled module, building it on first call; None (after one warning) if it cannot be built."""
-    if _STATE["module"] is not None or _STATE["error"] is not None:
-        return _STATE["module"]  # type: ignore[return-value]
-    with _LOCK:
-        if _STATE["module"] is None and _STATE["error"] is None:
-            try:
-                _STATE["module"] = _build()
-            except Exception as err:  # any build failure means: use the Python path
-                _STATE["error"] = f"{type(err).__name__}: {err}".strip()
-                logger.debug("seqlab LSTM extension build failed", exc_info=True)
-                warnings.warn(
-                    f"seqlab: the compiled LSTM backend is unavailable ({_STATE['error'].splitlines()[0]}); "
-                    "using the Python implementation (same results, slower)",
-                    RuntimeWarning,
-                    stacklevel=2,
-                )
-    return _STATE["module"]  # type: ignore[return-value]
+    return _EXTENSION.load()
 
 
 def supports(x: Tensor) -> bool:

@@ -1,0 +1,96 @@
+"""The xLSTM blocks' two small layers as one-pass C++ loops (``csrc/layers.cpp``), with gradients.
+
+Shape legend: N rows · NB blocks · I / O in / out features per block · B batch · T time ·
+C channels · k kernel size.
+
+Head-wise (block-diagonal) linear map, :class:`seqlab.layers.HeadwiseLinear`::
+
+    y[n, h, o] = Σ_i W[h, o, i] x[n, h, i]      δx[n, h, i] = Σ_o W[h, o, i] δy[n, h, o]
+    δW[h, o, i] = Σ_n δy[n, h, o] x[n, h, i]
+
+Causal depthwise convolution over u = [state; x] (the k − 1 inputs before x, then x),
+:class:`seqlab.layers.CausalConv1d`::
+
+    y[b, t, c] = β_c + Σ_j w[c, j] u[b, t + j, c]     δu[b, s, c] = Σ_j w[c, j] δy[b, s − j, c]
+    δw[c, j] = Σ_{b,t} δy[b, t, c] u[b, t + j, c]     δβ_c = Σ_{b,t} δy[b, t, c]
+
+torch runs the first as a batched matmul of tiny blocks between two layout copies and the
+second as a grouped convolution over transposed copies; both are a few multiply-adds per element
+read, so memory traffic is the cost, and one pass each is ~3x less of it (an mLSTM block at
+B=8, T=1,024, D=256: ``seqlab bench --cases mlstm-block mlstm-block-compiled``). The layers use
+these when built with ``compiled=True`` (the mLSTM / sLSTM ``backend="compiled"``), on CPU in
+float32 / float64, and fall back to their torch code (one warning) when the extension cannot be
+built (:mod:`seqlab.ops.extension`). First-order gradients only; tested against the torch code.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import ModuleType
+
+import torch
+from torch import Tensor
+from torch.autograd.function import once_differentiable
+
+from seqlab.ops.extension import LazyExtension, build
+
+_SOURCE = Path(__file__).with_name("csrc") / "layers.cpp"
+_EXTENSION = LazyExtension(lambda: build("seqlab_layers", _SOURCE), "compiled xLSTM layers")
+
+
+def load_extension() -> ModuleType | None:
+    """The compiled module, built on first call; None (after one warning) if it cannot be built."""
+    return _EXTENSION.load()
+
+
+def available(x: Tensor) -> bool:
+    """Whether the compiled layers can take tensors like ``x`` here (CPU float32/64, built)."""
+    return (
+        x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64) and load_extension() is not None
+    )
+
+
+class _Headwise(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x2: Tensor, weight: Tensor) -> Tensor:  # x2 (N, NB·I), weight (NB, O, I)
+        w = weight.detach().contiguous()
+        ctx.save_for_backward(x2, w)
+        return load_extension().headwise_forward(x2, w)  # (N, NB·O)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, d_y: Tensor):
+        x2, w = ctx.saved_tensors
+        d_y = d_y.contiguous()
+        ext = load_extension()
+        d_x = ext.headwise_forward(d_y, w.transpose(1, 2).contiguous()) if ctx.needs_input_grad[0] else None
+        d_w = ext.headwise_weight_backward(d_y, x2, w.shape[0]) if ctx.needs_input_grad[1] else None
+        return d_x, d_w
+
+
+def headwise_linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """x (..., NB·I), weight (NB, O, I), bias (NB·O,) or None -> (..., NB·O)."""
+    x2 = x.reshape(-1, x.shape[-1]).contiguous()
+    y = _Headwise.apply(x2, weight).view(*x.shape[:-1], -1)
+    return y if bias is None else y + bias
+
+
+class _CausalConv(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: Tensor, state: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+        w = weight.detach().contiguous()  # (C, k)
+        ctx.save_for_backward(x, state, w)
+        ctx.has_bias = bias is not None
+        return load_extension().causal_conv_forward(x, state, w, None if bias is None else bias.detach())
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, d_y: Tensor):
+        x, state, w = ctx.saved_tensors
+        grads = load_extension().causal_conv_backward(d_y.contiguous(), x, state, w, ctx.has_bias)
+        return grads[0], grads[1], grads[2], grads[3] if ctx.has_bias else None
+
+
+def causal_conv(x: Tensor, state: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """x (B, T, C), state (B, k − 1, C), weight (C, k), bias (C,) or None -> y (B, T, C)."""
+    return _CausalConv.apply(x.contiguous(), state.contiguous(), weight, bias)

@@ -1,0 +1,139 @@
+"""The compiled head-wise linear and causal conv equal the torch code they replace (float64:
+outputs and every gradient, carried state, padding masks with gaps, short sequences), and the
+layers fall back to torch with one warning when the extension cannot be built."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from seqlab.layers import CausalConv1d, HeadwiseLinear
+from seqlab.mixers import build_mixer
+from seqlab.ops import compiled_layers
+
+D64 = torch.float64
+
+
+@pytest.fixture(scope="module")
+def ext():
+    module = compiled_layers.load_extension()
+    if module is None:
+        pytest.skip(f"C++ extension unavailable: {compiled_layers._EXTENSION.state['error']}")
+    return module
+
+
+def _on_graph(y, name: str) -> bool:
+    """Whether a node of type ``name`` (e.g. ``_HeadwiseBackward``) produced ``y`` (a few levels up)."""
+    nodes = [y.grad_fn]
+    for _ in range(4):
+        if any(type(n).__name__ == name for n in nodes):
+            return True
+        nodes = [m for n in nodes if n is not None for m, _ in n.next_functions]
+    return False
+
+
+def _grads(layer, inputs, out, g):
+    leaves = [*inputs, *(p for p in layer.parameters())]
+    return torch.autograd.grad(out, leaves, g)
+
+
+def _twins(make):
+    """The same layer twice, one of them compiled, with non-trivial parameters."""
+    torch.manual_seed(0)
+    ref = make().double()
+    with torch.no_grad():
+        for p in ref.parameters():
+            p.normal_()
+    fast = make().double()
+    fast.load_state_dict(ref.state_dict())
+    fast.compiled = True
+    return ref, fast
+
+
+@pytest.mark.parametrize(
+    ("features", "heads", "out", "bias"), [(16, 4, 16, False), (12, 3, 6, True), (8, 8, 16, True)]
+)
+def test_headwise_linear_equals_the_einsum(ext, features, heads, out, bias):
+    ref, fast = _twins(lambda: HeadwiseLinear(features, out, heads, bias))
+    x = torch.randn(3, 7, features, dtype=D64, requires_grad=True)
+    g = torch.randn(3, 7, out, dtype=D64)
+    y_ref, y = ref(x), fast(x)
+    assert _on_graph(y, "_HeadwiseBackward") and not _on_graph(y_ref, "_HeadwiseBackward")
+    torch.testing.assert_close(y, y_ref)
+    for a, b in zip(_grads(fast, [x], y, g), _grads(ref, [x], y_ref, g), strict=True):
+        torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize(("kernel", "T", "bias"), [(4, 9, True), (4, 2, True), (2, 5, False), (1, 4, True)])
+def test_causal_conv_equals_conv1d_with_a_carried_state(ext, kernel, T, bias):
+    C = 6
+    ref, fast = _twins(lambda: CausalConv1d(C, kernel, bias))
+    x = torch.randn(3, T, C, dtype=D64, requires_grad=True)
+    state = torch.randn(3, kernel - 1, C, dtype=D64, requires_grad=True)
+    g = torch.randn(3, T, C, dtype=D64)
+    (y_ref, s_ref), (y, s) = ref(x, state), fast(x, state)
+    assert _on_graph(y, "_CausalConvBackward")
+    torch.testing.assert_close(y, y_ref)
+    torch.testing.assert_close(s, s_ref)
+    loss_ref, loss = (y_ref * g).sum() + s_ref.sum(), (y * g).sum() + s.sum()
+    for a, b in zip(
+        _grads(fast, [x, state], loss, None), _grads(ref, [x, state], loss_ref, None), strict=True
+    ):
+        torch.testing.assert_close(a, b)
+
+
+def test_causal_conv_with_padding_gaps(ext):
+    ref, fast = _twins(lambda: CausalConv1d(5, 4))
+    x = torch.randn(3, 8, 5, dtype=D64, requires_grad=True)
+    mask = torch.ones(3, 8, dtype=torch.bool)
+    mask[0, 2:4] = False  # a gap
+    mask[1, 5:] = False  # right padding
+    mask[2, :3] = False  # left padding
+    (y_ref, s_ref), (y, s) = ref(x, mask=mask), fast(x, mask=mask)
+    torch.testing.assert_close(y, y_ref)
+    torch.testing.assert_close(s, s_ref)
+    g = torch.randn_like(y)
+    torch.testing.assert_close(torch.autograd.grad(y, x, g)[0], torch.autograd.grad(y_ref, x, g)[0])
+
+
+def test_gradcheck(ext):
+    w = torch.randn(3, 2, 4, dtype=D64, requires_grad=True)
+    x = torch.randn(5, 12, dtype=D64, requires_grad=True)
+    assert torch.autograd.gradcheck(compiled_layers.headwise_linear, (x, w))
+    xc, st = (
+        torch.randn(2, 5, 3, dtype=D64, requires_grad=True),
+        torch.randn(2, 3, 3, dtype=D64, requires_grad=True),
+    )
+    wc, bc = torch.randn(3, 4, dtype=D64, requires_grad=True), torch.randn(3, dtype=D64, requires_grad=True)
+    assert torch.autograd.gradcheck(compiled_layers.causal_conv, (xc, st, wc, bc))
+
+
+def test_compiled_mlstm_float32_training_step_equals_naive(ext):
+    """A float32 mLSTM layer (compiled backend) at a realistic width: outputs and parameter
+    gradients equal the torch backend's to float32 rounding."""
+    torch.manual_seed(0)
+    naive = build_mixer("mlstm", 64, {"num_heads": 2})
+    fast = build_mixer("mlstm", 64, {"num_heads": 2, "backend": "compiled"})
+    fast.load_state_dict(naive.state_dict())
+    x = torch.randn(4, 50, 64)
+    y_ref, y = naive(x)[0], fast(x)[0]
+    torch.testing.assert_close(y, y_ref, atol=1e-5, rtol=1e-4)
+    y_ref.pow(2).sum().backward()
+    y.pow(2).sum().backward()
+    for (name, p), q in zip(naive.named_parameters(), fast.parameters(), strict=True):
+        torch.testing.assert_close(q.grad, p.grad, atol=1e-5, rtol=1e-3, msg=name)
+
+
+def test_without_a_compiler_the_layers_warn_once_and_use_torch(monkeypatch):
+    def no_compiler():
+        raise RuntimeError("no C++ compiler ('c++' not found on PATH)")
+
+    monkeypatch.setattr(compiled_layers._EXTENSION, "builder", no_compiler)
+    monkeypatch.setitem(compiled_layers._EXTENSION.state, "module", None)
+    monkeypatch.setitem(compiled_layers._EXTENSION.state, "error", None)
+    ref, fast = _twins(lambda: HeadwiseLinear(8, 8, 2))
+    x = torch.randn(2, 3, 8, dtype=D64)
+    with pytest.warns(RuntimeWarning, match="compiled xLSTM layers is unavailable.*no C\\+\\+ compiler"):
+        y = fast(x)
+    torch.testing.assert_close(y, ref(x))
+    assert not _on_graph(fast(x.requires_grad_()), "_HeadwiseBackward")
