@@ -5,7 +5,8 @@ Shape legend: B batch · T time (sequence length) · L context length · V vocab
 Every figure comes from a child process (``python -m seqlab.evaluation.measure --child SPEC``),
 one per model and kind, so that models do not share allocator state and memory is the child's own:
 
-* ``speed`` (default allocator, all the cores this process has):
+* ``speed`` (as ``seqlab train`` runs a model: ``train.gemm`` and ``train.malloc`` ``auto``, see
+  :mod:`seqlab.training.cpu`; all the cores this process has):
   - **training throughput vs T**: tokens/s of one forward + backward (cross-entropy of a
     character LM, V = 64) at each T of ``lengths`` with ``B = batch_tokens // T``: the same
     tokens per step at every T, so a model that computes all positions at once (attention)
@@ -145,7 +146,12 @@ def gradient_flow(model: str, overrides: list[str], s: MeasureSettings) -> dict[
 def measure_speed(model: str, overrides: list[str], s: MeasureSettings) -> dict[str, Any]:
     import torch
 
+    from seqlab.training.cpu import apply_gemm, apply_malloc
+
+    cpu = torch.device("cpu")
+    apply_malloc("auto", cpu)
     lm = build_lm(model, overrides)
+    apply_gemm(lm, "auto", cpu)
     blocks = sum(p.numel() for n, p in lm.named_parameters() if n.startswith(("blocks.", "norm.")))
     longest = max(s.contexts)
     return {

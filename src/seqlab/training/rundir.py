@@ -65,7 +65,7 @@ class PreviousRun:
 RESUME_MAY_CHANGE = {
     "steps", "time_budget", "eval_every", "eval_batch_size", "log_every", "checkpoint_every", "keep_last",
     "keep_best", "patience", "min_delta", "on_nonfinite", "tensorboard", "mlflow", "threads", "device",
-    "precision", "grad_checkpointing", "compile", "deterministic",
+    "precision", "grad_checkpointing", "compile", "deterministic", "gemm", "malloc",
 }  # fmt: skip
 
 
