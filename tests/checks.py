@@ -1,8 +1,18 @@
-"""Equivalence checks several test files share: cached step-by-step decoding == one full forward."""
+"""Equivalence checks several test files share: cached step-by-step decoding == one full forward;
+and the skip rule of the compiled-extension tests."""
 
 from __future__ import annotations
 
+import pytest
 import torch
+
+
+def built_or_skip(load, state: dict):
+    """The extension ``load()`` builds, or a skip naming why it could not be built."""
+    module = load()
+    if module is None:
+        pytest.skip(f"C++ extension unavailable: {state['error']}")
+    return module
 
 
 def assert_states_close(a, b, **tol) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from checks import built_or_skip
 from seqlab.layers import CausalConv1d, HeadwiseLinear
 from seqlab.mixers import build_mixer
 from seqlab.ops import compiled_layers
@@ -16,10 +17,7 @@ D64 = torch.float64
 
 @pytest.fixture(scope="module")
 def ext():
-    module = compiled_layers.load_extension()
-    if module is None:
-        pytest.skip(f"C++ extension unavailable: {compiled_layers._EXTENSION.state['error']}")
-    return module
+    return built_or_skip(compiled_layers.load_extension, compiled_layers._EXTENSION.state)
 
 
 def _on_graph(y, name: str) -> bool:

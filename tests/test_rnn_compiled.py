@@ -13,6 +13,7 @@ import pytest
 import torch
 
 import seqlab.nn as snn
+from checks import built_or_skip
 from seqlab.errors import ConfigError
 from seqlab.nn import _rnn_loop
 from seqlab.ops import extension
@@ -29,10 +30,7 @@ VARIANTS = {
 
 @pytest.fixture(scope="module")
 def ext():
-    module = compiled_lstm.load_extension()
-    if module is None:
-        pytest.skip(f"C++ extension unavailable: {compiled_lstm._STATE['error']}")
-    return module
+    return built_or_skip(compiled_lstm.load_extension, compiled_lstm._STATE)
 
 
 def _pair(kw: dict, dtype=torch.float64, **extra):
