@@ -100,7 +100,8 @@ class Mixer(nn.Module):
 
     def _check_finite(self, x: Tensor, real: Tensor) -> None:
         """NaN or ±inf at a real step is an error (exponential gates would spread it silently)."""
-        if not bool(torch.isfinite(x).all(-1)[real].all()):
+        finite = torch.isfinite(x).all(-1)  # (B, T)
+        if not bool(finite.all() or finite[real].all()):
             raise InvalidInputError(
                 f"{type(self).__name__}: the input holds NaN or infinite values at real (unmasked) steps"
             )

@@ -154,7 +154,8 @@ class MLSTMMixer(Mixer):
         state = self.init_state(B) if state is None else self._check_state(state, B)
         real = self._real(mask, x)
         self._check_finite(x, real)
-        x = torch.where(real[..., None], x, 0.0)
+        if mask is not None:  # (without a mask every step is real: no full-size copies)
+            x = torch.where(real[..., None], x, 0.0)
         # 1. up-projection; the conv (over real steps only) feeds q and k
         x_m, z = self.proj_up(x).chunk(2, -1)  # each (B, T, I)
         c, conv = self.conv(x_m, state.conv, mask)
@@ -174,7 +175,8 @@ class MLSTMMixer(Mixer):
         h = self.norm(h.transpose(1, 2).reshape(B, T, self.inner))  # (B, T, I)
         h = (h + self.skip * c) * F.silu(z)
         y = self.dropout(self.proj_down(h))  # (B, T, D)
-        return torch.where(real[..., None], y, 0.0), MLSTMState(*cell, conv)
+        y = y if mask is None else torch.where(real[..., None], y, 0.0)
+        return y, MLSTMState(*cell, conv)
 
     def _gates(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
         """[ĩ, f̃] = [w_i; w_f]·[q; k; v] + b as three products with slices of the stacked
