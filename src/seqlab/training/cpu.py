@@ -12,8 +12,9 @@ and a CPU device): big blocks come from the heap instead of fresh ``mmap`` calls
 stays with the process (``mallopt``: ``M_MMAP_MAX`` 0, ``M_TRIM_THRESHOLD`` maximal). glibc maps
 every block above 32 MB afresh and the kernel zero-fills each page on first touch, so a model
 whose activations pass that size (long sequences) spends much of a step in page faults; kept
-memory removes them (the mLSTM chunkwise op at B=8, T=4,096: 2.3x faster) at the price of a
-higher resident size (the same op: 2.7 vs 2.0 GB peak RSS) — the process never hands memory back.
+memory removes them (an mLSTM block at B=8, T=8,192 trains 2.7x faster: BENCHMARKS.md, ``seqlab
+bench --cases mlstm-block --malloc keep``) at the price of a resident size that stays at its
+peak, or above it when the heap fragments — the process never hands memory back.
 It is process-wide and cannot be undone for blocks already taken; jemalloc or tcmalloc via
 ``LD_PRELOAD`` are the other usual cure.
 """
