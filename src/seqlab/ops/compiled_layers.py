@@ -16,8 +16,9 @@ Causal depthwise convolution over u = [state; x] (the k − 1 inputs before x, t
 
 torch runs the first as a batched matmul of tiny blocks between two layout copies and the
 second as a grouped convolution over transposed copies; both are a few multiply-adds per element
-read, so memory traffic is the cost, and one pass each is ~3x less of it (an mLSTM block at
-B=8, T=1,024, D=256: ``seqlab bench --cases mlstm-block mlstm-block-compiled``). The layers use
+read, so memory traffic is the cost, and one pass each moves much less of it (an mLSTM block at
+B=8, T=1,024, D=256 trains 1.35x faster: ``seqlab bench --cases mlstm-block
+mlstm-block-compiled``, BENCHMARKS.md). The layers use
 these when built with ``compiled=True`` (the mLSTM / sLSTM ``backend="compiled"``), on CPU in
 float32 / float64, and fall back to their torch code (one warning) when the extension cannot be
 built (:mod:`seqlab.ops.extension`). First-order gradients only; tested against the torch code.

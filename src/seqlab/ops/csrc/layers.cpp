@@ -20,7 +20,7 @@
 namespace {
 
 // y[n, h, o] = Σ_i w[h, o, i] x[n, h, i]   (x (N, NB·I), w (NB, O, I) -> y (N, NB·O))
-// FI, FO > 0 fix the block shape at compile time (fully unrolled: ~4x faster for 4x4 blocks).
+// FI, FO > 0 fix the block shape at compile time (fully unrolled, several times faster for 4x4).
 template <typename scalar_t, int64_t FI = 0, int64_t FO = 0>
 void headwise_rows(const scalar_t* x, const scalar_t* w, scalar_t* y, int64_t N, int64_t NB, int64_t I_run,
                    int64_t O_run) {
