@@ -51,6 +51,7 @@ def test_bad_names_and_impossible_choices_fail_clearly():
 def test_a_run_records_its_choices_and_onednn_trains_the_same_model(tmp_path, monkeypatch):
     """Forced oneDNN and forced torch GEMMs give the same losses up to float rounding."""
     monkeypatch.setattr("seqlab.ops.gemm.MIN_ROWS", 1)  # the test's small batches through oneDNN
+    monkeypatch.setattr("seqlab.ops.gemm.MIN_WEIGHT", 1)
 
     def run(gemm):
         config = ExperimentConfig.from_dict(

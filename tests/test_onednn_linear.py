@@ -15,6 +15,7 @@ from seqlab.ops.gemm import linear, onednn
 def _small_products_through_onednn(monkeypatch):
     """The tests' products are small: send them through oneDNN all the same."""
     monkeypatch.setattr("seqlab.ops.gemm.MIN_ROWS", 1)
+    monkeypatch.setattr("seqlab.ops.gemm.MIN_WEIGHT", 1)
 
 
 def _loss_and_grads(lm, x, y):
@@ -64,12 +65,15 @@ def test_a_broadcast_gradient_gives_the_same_weight_gradient():
 
 
 def test_small_products_autocast_and_float64_are_f_linear_itself(monkeypatch):
-    """Below MIN_ROWS rows (a decoding step), under autocast and in float64 no oneDNN function
-    is on the graph; at MIN_ROWS it is."""
+    """Below MIN_ROWS rows (a decoding step) or MIN_WEIGHT weight entries (a tiny layer), under
+    autocast and in float64 no oneDNN function is on the graph; at both minimums it is."""
     monkeypatch.setattr("seqlab.ops.gemm.MIN_ROWS", 8)
+    monkeypatch.setattr("seqlab.ops.gemm.MIN_WEIGHT", 15)
     w = torch.randn(5, 3, requires_grad=True)
     assert type(linear(torch.randn(2, 3, 3), w).grad_fn).__name__ != "_OneDNNLinearBackward"
     assert type(linear(torch.randn(2, 4, 3), w).grad_fn).__name__ == "_OneDNNLinearBackward"
+    small = torch.randn(4, 3, requires_grad=True)  # 12 < 15 entries
+    assert type(linear(torch.randn(2, 4, 3), small).grad_fn).__name__ != "_OneDNNLinearBackward"
     with torch.autocast("cpu", dtype=torch.bfloat16):
         assert linear(torch.randn(2, 4, 3), w).dtype == torch.bfloat16
     x64 = torch.randn(8, 3, dtype=torch.float64)

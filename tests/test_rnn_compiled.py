@@ -300,6 +300,7 @@ def test_build_uses_the_venv_ninja_when_none_is_on_path(monkeypatch, tmp_path):
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_linear_equals_f_linear(bias, dtype, monkeypatch):
     monkeypatch.setattr("seqlab.ops.gemm.MIN_ROWS", 1)  # these few rows through oneDNN too
+    monkeypatch.setattr("seqlab.ops.gemm.MIN_WEIGHT", 1)
     g = torch.Generator().manual_seed(0)
     x = torch.randn(9, 5, 7, generator=g, dtype=dtype).transpose(0, 1).requires_grad_()  # strided
     w = torch.randn(12, 7, generator=g, dtype=dtype, requires_grad=True)

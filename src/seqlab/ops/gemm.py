@@ -80,12 +80,17 @@ class _OneDNNLinear(torch.autograd.Function):
         return dx, dw, db
 
 
-MIN_ROWS = 1024  # below this many rows the weight's reorder costs about what oneDNN saves
+# oneDNN only pays for its per-call weight reorder on big enough products: at least this many
+# rows (a decoding step has one) and weight entries (below it, e.g. a Transformer LM of width 56,
+# oneDNN was a few % slower than F.linear; with these limits ``seqlab bench --cases
+# model-transformer-onednn --d-model 56`` gives 1.00x, ``--d-model 128`` 1.18x)
+MIN_ROWS = 1024
+MIN_WEIGHT = 16384
 
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
-    """``F.linear(x, weight, bias)``; float32 on CPU with ≥ ``MIN_ROWS`` rows runs forward and
-    backward in oneDNN.
+    """``F.linear(x, weight, bias)``; float32 on CPU with ≥ ``MIN_ROWS`` rows and ≥
+    ``MIN_WEIGHT`` weight entries runs forward and backward in oneDNN.
 
     torch's float32 ``mm`` goes to MKL, whose kernels on AMD CPUs reach about half of oneDNN's
     speed on the LSTM's big projections. float64, autocast regions (bf16 belongs to autocast's
@@ -94,6 +99,7 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """
     fits = x.dtype == weight.dtype and (bias is None or bias.dtype == x.dtype)
     rows = x.numel() // max(x.shape[-1], 1)
-    if not (fits and onednn(x) and rows >= MIN_ROWS and not torch.is_autocast_enabled("cpu")):
+    big = rows >= MIN_ROWS and weight.numel() >= MIN_WEIGHT
+    if not (fits and big and onednn(x) and not torch.is_autocast_enabled("cpu")):
         return torch.nn.functional.linear(x, weight, bias)
     return _OneDNNLinear.apply(x, weight, bias)
