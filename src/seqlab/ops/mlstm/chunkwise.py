@@ -19,7 +19,8 @@ once (:func:`_chunk_scales`: stabilisers and n by short loops over N on small te
 intra-chunk weights already divided by the normaliser); one loop over the chunks then carries C
 with two products per chunk and reads it with the scaled queries (:func:`_outputs`), so no
 (N, K, V) stack of memories and no division of the (T, V) outputs is ever written. Cost
-O(T·L·K + T·K·V) time and O(T·(L + K + V)) memory: linear in T for fixed L. With one chunk of
+O(T·L·K + T·K·V) time and O(T·(L + K + V) + N·K·V) memory (autograd keeps each chunk's C):
+linear in T for fixed L. With one chunk of
 length T this is the stabilised parallel (D-matrix) form of the paper's appendix, quadratic in
 T — :func:`mlstm_parallel`.
 T need not divide by L: the tail is padded with steps that leave the memory unchanged.
