@@ -213,3 +213,15 @@ def test_every_gemm_backend_computes_the_same_product():
         a, b = torch.randn(8, 8, generator=g), torch.randn(8, 8, generator=g)
         out = torch._C._nn.mkldnn_linear(a.to_mkldnn(), b.to_mkldnn()).to_dense()
         torch.testing.assert_close(out, a @ b.T)
+
+
+def test_cli_cases_alone_with_the_training_defaults(tmp_path):
+    """--no-reference times the case alone; --gemm / --malloc reach the child and the record."""
+    out = tmp_path / "bench"
+    argv = ["bench", "--cases", "model-transformer", "--times", "8", "--batch", "2", "--d-model", "16"]
+    argv += ["--repeats", "1", "--peak-sizes", "64", "--threads", "1", "--no-memory", "--no-reference"]
+    argv += ["--gemm", "auto", "--malloc", "keep", "--out", str(out)]
+    assert main(argv) == 0
+    (record,) = [json.loads(line) for line in (out / "bench.jsonl").read_text().splitlines()]
+    assert record["tokens_per_s"] > 0 and "reference_tokens_per_s" not in record
+    assert (record["gemm"], record["malloc"], record["reference"]) == ("auto", "keep", None)
