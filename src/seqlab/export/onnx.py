@@ -29,6 +29,7 @@ import torch
 from torch import Tensor, nn
 
 from seqlab.export.wrapper import (
+    TOLERANCE,
     ExportError,
     check_example,
     example_inputs,
@@ -38,7 +39,6 @@ from seqlab.export.wrapper import (
 )
 from seqlab.fileio import atomic_write
 
-TOLERANCE = 1e-4
 INSTALL = "pip install 'seqlab[export]'  (or: pip install onnx onnxscript onnxruntime)"
 
 

@@ -20,6 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from seqlab.export.wrapper import (
+    TOLERANCE,
     ExportError,
     check_example,
     example_inputs,
@@ -28,8 +29,6 @@ from seqlab.export.wrapper import (
     wrap,
 )
 from seqlab.fileio import atomic_write
-
-TOLERANCE = 1e-4
 
 
 def export_torchscript(

@@ -41,6 +41,7 @@ EXPORTABLE = (
 )
 # tasks scored at the last real token of each text (a (B, C) read-out, not (B, T, C))
 LAST_TOKEN_TASKS = ("classify",)
+TOLERANCE = 1e-4  # max |exported − PyTorch| the export checks accept
 
 
 class ExportError(SeqlabError, RuntimeError):
