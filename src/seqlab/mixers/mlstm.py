@@ -49,8 +49,9 @@ class MLSTMConfig:
     """Heads; inner width ``proj_factor``·D rounded up to a multiple of ``round_to``; q/k/v block
     size; causal conv kernel (0 = none); forget gate ``sigmoid`` | ``exp``; ``mode`` and
     ``chunk_size`` of the chunkwise form; ``backend`` ``auto`` (= ``naive``: torch ops) or
-    ``compiled`` (the q/k/v block projections and the conv as one-pass C++ loops,
-    :mod:`seqlab.ops.compiled_layers`, built on first use; same math); projection biases;
+    ``compiled`` (the q/k/v block projections and the conv as one-pass C++ loops and the
+    chunkwise memory's products in oneDNN, :mod:`seqlab.ops.compiled_layers`, built on first
+    use; same math); projection biases;
     dropout on the output; ``init_depth`` = number of blocks in the stack (scales the output
     projection's init)."""
 
@@ -194,9 +195,10 @@ class MLSTMMixer(Mixer):
         mode = self.config.mode
         if mode == "recurrent" or q.shape[2] == 1:
             return mlstm_recurrent(q, k, v, i_pre, log_f, state)
+        onednn = self.config.backend == "compiled"  # the memory's products in oneDNN
         if mode == "parallel":
-            return mlstm_parallel(q, k, v, i_pre, log_f, state)
-        return mlstm_chunkwise(q, k, v, i_pre, log_f, state, self.config.chunk_size)
+            return mlstm_parallel(q, k, v, i_pre, log_f, state, onednn=onednn)
+        return mlstm_chunkwise(q, k, v, i_pre, log_f, state, self.config.chunk_size, onednn=onednn)
 
     def state_shapes(self, batch_size: int) -> tuple[tuple[int, ...], ...]:
         H, K, B = self.num_heads, self.head_dim, batch_size

@@ -1,4 +1,5 @@
-"""The xLSTM blocks' two small layers as one-pass C++ loops (``csrc/layers.cpp``), with gradients.
+"""The xLSTM blocks' two small layers as one-pass C++ loops (``csrc/layers.cpp``), with gradients,
+and a batched matrix product through oneDNN for the chunkwise mLSTM (:func:`bmm_into`).
 
 Shape legend: N rows · NB blocks · I / O in / out features per block · B batch · T time ·
 C channels · k kernel size.
@@ -95,3 +96,46 @@ class _CausalConv(torch.autograd.Function):
 def causal_conv(x: Tensor, state: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """x (B, T, C), state (B, k − 1, C), weight (C, k), bias (C,) or None -> y (B, T, C)."""
     return _CausalConv.apply(x.contiguous(), state.contiguous(), weight, bias)
+
+
+def onednn_bmm_available() -> bool:
+    """Whether :func:`bmm_into` runs oneDNN here (the extension built, torch exporting its
+    oneDNN matmul, oneDNN enabled)."""
+    ext = load_extension()
+    return ext is not None and ext.has_onednn_bmm()
+
+
+def bmm_into(a: Tensor, b: Tensor, out: Tensor, accumulate: bool = False) -> None:
+    """``out = a b`` (``out += a b`` when ``accumulate``) for a (M, i, j), b (M, j, k) and a
+    contiguous out (M, i, k): oneDNN's matmul for float32 (a and b contiguous or transposed in
+    their last two dimensions, else copied), torch's bmm otherwise. No autograd."""
+    load_extension().bmm_onednn(a, b, out, accumulate)
+
+
+class _BMM(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, a: Tensor, b: Tensor) -> Tensor:
+        ctx.save_for_backward(a, b)
+        out = a.new_empty(a.shape[0], a.shape[1], b.shape[2])
+        bmm_into(a, b, out)
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, d_out: Tensor):
+        a, b = ctx.saved_tensors
+        d_out = d_out.contiguous()
+        d_a = d_b = None
+        if ctx.needs_input_grad[0]:  # δa = δout bᵀ
+            d_a = a.new_empty(a.shape)
+            bmm_into(d_out, b.transpose(1, 2), d_a)
+        if ctx.needs_input_grad[1]:  # δb = aᵀ δout
+            d_b = b.new_empty(b.shape)
+            bmm_into(a.transpose(1, 2), d_out, d_b)
+        return d_a, d_b
+
+
+def bmm(a: Tensor, b: Tensor) -> Tensor:
+    """``torch.bmm(a, b)`` (a (M, i, j), b (M, j, k)) whose forward and both gradients run in
+    :func:`bmm_into`; float32 CPU tensors with the extension built (else use torch.bmm)."""
+    return _BMM.apply(a, b)

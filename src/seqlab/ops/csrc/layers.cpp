@@ -10,12 +10,24 @@
 // that reads its input once and writes its output once; weight gradients are summed per thread
 // and reduced at the end. The math is that of seqlab.layers.HeadwiseLinear / CausalConv1d (see
 // seqlab/ops/compiled_layers.py for the equations); tested against them in float64.
+//
+// It also gives the chunkwise mLSTM its batched matrix products through oneDNN (bmm_onednn):
+// torch's float32 bmm on CPU goes to MKL, which on AMD CPUs reaches about half of oneDNN's speed.
+// torch exports the oneDNN matmul it uses for bf16 (at::native::mkldnn_matmul) but ships no
+// header for it, so it is declared here as a weak symbol: a torch without it (or with another
+// signature, hence another mangled name) leaves the address null, and bmm_onednn uses at::bmm.
 #include <torch/extension.h>
 
 #include <ATen/Parallel.h>
 
 #include <tuple>
 #include <vector>
+
+namespace at::native {
+// out = alpha · a b + beta · out (a, b 3-D, contiguous or transposed in the last two dimensions)
+void mkldnn_matmul(const Tensor& a, const Tensor& b, const Tensor& out, float beta, float alpha)
+    __attribute__((weak));
+}  // namespace at::native
 
 namespace {
 
@@ -195,7 +207,27 @@ std::vector<torch::Tensor> causal_conv_backward(const torch::Tensor& dy, const t
   return {dx, dstate, dw, dbias};
 }
 
+// whether bmm_onednn runs oneDNN (torch exports its matmul, has oneDNN, and it is enabled)
+bool has_onednn_bmm() {
+  return at::native::mkldnn_matmul != nullptr && at::hasMKLDNN() && at::globalContext().userEnabledMkldnn();
+}
+
+// out = a b (+ out when accumulate): a (n, i, j), b (n, j, k), out (n, i, k) contiguous float32
+void bmm_onednn(const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& out, bool accumulate) {
+  TORCH_CHECK(out.is_contiguous(), "bmm_onednn: out must be contiguous");
+  const bool f32 = a.scalar_type() == at::kFloat && b.scalar_type() == at::kFloat && out.scalar_type() == at::kFloat;
+  if (has_onednn_bmm() && f32 && a.is_cpu()) {
+    at::native::mkldnn_matmul(a, b, out, accumulate ? 1.0f : 0.0f, 1.0f);
+  } else if (accumulate) {
+    out.baddbmm_(a, b);
+  } else {
+    at::bmm_out(const_cast<torch::Tensor&>(out), a, b);
+  }
+}
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.def("has_onednn_bmm", &has_onednn_bmm, "whether bmm_onednn runs in oneDNN");
+  m.def("bmm_onednn", &bmm_onednn, "out = a b (+ out) through oneDNN's matmul (float32)");
   m.def("headwise_forward", &headwise_forward, "block-diagonal linear map y = blockdiag(w) x per row");
   m.def("headwise_weight_backward", &headwise_weight_backward, "its weight gradient");
   m.def("causal_conv_forward", &causal_conv_forward, "causal depthwise convolution over [state; x]");

@@ -1,6 +1,7 @@
 """The mLSTM recurrence in chunks: linear in T, parallel inside each chunk of L steps.
 
-Shape legend: B batch · H heads · T time · N chunks · L chunk length · K key dim · V value dim.
+Shape legend: B batch · H heads · T time · N chunks · L chunk length · K key dim · V value dim ·
+M = B·H.
 
 Within chunk c (positions 1..L), with b_t = Σ_{s≤t} log f_s (cumulative log forget inside the
 chunk), g = b_L (the chunk's total decay) and (C, n, m) the memory before the chunk:
@@ -14,13 +15,15 @@ chunk), g = b_L (the chunk's total decay) and (C, n, m) the memory before the ch
                   den_t = e^{b_t + m − m_t} nᵀ q_t + Σ_j e^{D_tj − m_t} (q_t·k_j)
                   h̃_t = num_t / (max(|den_t|, e^{−m_t}) + ε)
 
-(k scaled by 1/√K as in the step.) Everything but the matrix memory is formed for all chunks at
+(k scaled by 1/√K as in the step.) The inputs are laid out chunk-major, (N, M, L, ·), so that
+each chunk is one contiguous block. Everything but the matrix memory is formed for all chunks at
 once (:func:`_chunk_scales`: stabilisers and n by short loops over N on small tensors, then the
 intra-chunk weights already divided by the normaliser); one loop over the chunks then carries C
-with two products per chunk and reads it with the scaled queries (:func:`_outputs`), so no
-(N, K, V) stack of memories and no division of the (T, V) outputs is ever written. Cost
-O(T·L·K + T·K·V) time and O(T·(L + K + V) + N·K·V) memory (autograd keeps each chunk's C):
-linear in T for fixed L. With one chunk of
+and reads it with the scaled queries, with a hand-written backward
+(:func:`seqlab.ops.mlstm.memory.chunk_memory`; ``onednn`` runs its products in oneDNN), so no
+division of the (T, V) outputs is ever written. Cost O(T·L·K + T·K·V) time and
+O(T·(L + K + V) + N·K·V) memory (the backward keeps each chunk's C): linear in T for fixed L.
+With one chunk of
 length T this is the stabilised parallel (D-matrix) form of the paper's appendix, quadratic in
 T — :func:`mlstm_parallel`.
 T need not divide by L: the tail is padded with steps that leave the memory unchanged.
@@ -36,6 +39,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from seqlab.errors import ConfigError
+from seqlab.ops.mlstm.memory import chunk_memory, onednn_ready
 from seqlab.ops.mlstm.recurrent import EPS, MLSTMCellState
 
 
@@ -48,40 +52,56 @@ def mlstm_chunkwise(
     state: MLSTMCellState,
     chunk_size: int = 64,
     eps: float = EPS,
+    onednn: bool = False,
 ) -> tuple[Tensor, MLSTMCellState]:
-    """q, k (B, H, T, K), v (B, H, T, V), i_pre, log_f (B, H, T) -> (h̃ (B, H, T, V), state)."""
+    """q, k (B, H, T, K), v (B, H, T, V), i_pre, log_f (B, H, T) -> (h̃ (B, H, T, V), state).
+
+    ``onednn``: the memory's products through oneDNN's matmul where the compiled extension is
+    built (:mod:`seqlab.ops.compiled_layers`; the mLSTM's ``backend="compiled"``), else torch's."""
     if chunk_size < 1:
         raise ConfigError(f"mLSTM chunk_size must be a positive int, got {chunk_size}")
-    T, K = q.shape[2:]
+    B, H, T, K = q.shape
     L = min(chunk_size, T)
     N = math.ceil(T / L)
-    # 1. pad the tail with no-op steps (log f = 0, ĩ = −∞) and split into chunks
+    # 1. pad the tail with no-op steps (log f = 0, ĩ = −∞); chunk-major layout (one copy each)
     pad = N * L - T
     if pad:
         q, k, v = (F.pad(t, (0, 0, 0, pad)) for t in (q, k, v))
         i_pre = F.pad(i_pre, (0, pad), value=-math.inf)
         log_f = F.pad(log_f, (0, pad))
-    q, k, v = (t.unflatten(2, (N, L)) for t in (q, k, v))  # (B, H, N, L, ·)
-    i_pre, log_f = i_pre.unflatten(2, (N, L)), log_f.unflatten(2, (N, L))  # (B, H, N, L)
-    b = log_f.cumsum(-1)  # (B, H, N, L)
+    q, k, v = (t.unflatten(2, (N, L)).permute(2, 0, 1, 3, 4).reshape(N, B * H, L, -1) for t in (q, k, v))
+    i_pre, log_f = (t.unflatten(2, (N, L)).permute(2, 0, 1, 3).reshape(N, B * H, L) for t in (i_pre, log_f))
+    b = log_f.cumsum(-1)  # (N, M, L)
     # 2. stabilisers and normalisers of every chunk (everything but the matrix memory)
-    chunks = _chunk_scales(q, k, i_pre, b, state, K**-0.5, eps)
+    cell = MLSTMCellState(*(t.flatten(0, 1) for t in state))  # (M, K, V), (M, K), (M,)
+    matmul = _onednn_matmul if onednn and onednn_ready(q) else torch.matmul
+    chunks = _chunk_scales(q, k, i_pre, b, cell, K**-0.5, eps, matmul)
     # 3. the matrix memory, chunk by chunk, and the outputs
-    h, C = _outputs(q, v, chunks, state.C)  # (B, H, N, L, V), (B, H, K, V)
-    return h.flatten(2, 3)[:, :, :T], MLSTMCellState(C, chunks.n_final, chunks.m_final)
+    q_u = q * chunks.u[..., None]  # (N, M, L, K)
+    h, C = chunk_memory(q_u, chunks.k_w, v, chunks.decay, chunks.P, cell.C, onednn)  # (N, M, L, V)
+    h = h.view(N, B, H, L, -1).permute(1, 2, 0, 3, 4).flatten(2, 3)[:, :, :T]  # (B, H, T, V)
+    final = (C, chunks.n_final, chunks.m_final)
+    return h, MLSTMCellState(*(t.unflatten(0, (B, H)) for t in final))
 
 
 def mlstm_parallel(
-    q: Tensor, k: Tensor, v: Tensor, i_pre: Tensor, log_f: Tensor, state: MLSTMCellState, eps: float = EPS
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    i_pre: Tensor,
+    log_f: Tensor,
+    state: MLSTMCellState,
+    eps: float = EPS,
+    onednn: bool = False,
 ) -> tuple[Tensor, MLSTMCellState]:
     """The quadratic parallel form: :func:`mlstm_chunkwise` with a single chunk of length T."""
-    return mlstm_chunkwise(q, k, v, i_pre, log_f, state, chunk_size=max(q.shape[2], 1), eps=eps)
+    return mlstm_chunkwise(q, k, v, i_pre, log_f, state, max(q.shape[2], 1), eps, onednn)
 
 
 class _Chunks(NamedTuple):
-    """What the chunks need besides the matrix memory: P (B, H, N, L, L) the normalised
-    intra-chunk weights, u (B, H, N, L) the normalised weight of the memory at each step,
-    k̃ (B, H, N, L, K) the keys as they enter the memory after their chunk, decay (B, H, N)
+    """What the chunks need besides the matrix memory: P (N, M, L, L) the normalised
+    intra-chunk weights, u (N, M, L) the normalised weight of the memory at each step,
+    k̃ (N, M, L, K) the keys as they enter the memory after their chunk, decay (N, M)
     of the memory over each chunk, and the final n, m."""
 
     P: Tensor
@@ -92,10 +112,25 @@ class _Chunks(NamedTuple):
     m_final: Tensor
 
 
+def _onednn_matmul(a: Tensor, b: Tensor) -> Tensor:
+    """``a @ b`` for (N, M, ·, ·) tensors through oneDNN, with gradients."""
+    from seqlab.ops.compiled_layers import bmm
+
+    return bmm(a.flatten(0, 1), b.flatten(0, 1)).unflatten(0, a.shape[:2])
+
+
 def _chunk_scales(
-    q: Tensor, k: Tensor, i_pre: Tensor, b: Tensor, state: MLSTMCellState, scale: float, eps: float
+    q: Tensor,
+    k: Tensor,
+    i_pre: Tensor,
+    b: Tensor,
+    state: MLSTMCellState,
+    scale: float,
+    eps: float,
+    matmul=torch.matmul,
 ) -> _Chunks:
-    """Stabilisers, the normaliser recurrence and the intra-chunk weights for all chunks.
+    """Stabilisers, the normaliser recurrence and the intra-chunk weights for all chunks
+    (q, k (N, M, L, K), i_pre, b (N, M, L), state (M, ·)).
 
     With a_j = g − b_j + ĩ_j and m_c the stabiliser before chunk c (m_{c+1} = max(g_c + m_c,
     max_j a_cj), no gradient, as in the step), the memory after chunk c is
@@ -104,48 +139,34 @@ def _chunk_scales(
     and u = e^{b_t + m_c − m_t} / den: the division by den is done on the (L, L) weights and the
     (L,) memory weights instead of on the (L, V) outputs."""
     n, m = state.n, state.m
-    L = q.shape[3]
-    g = b[..., -1]  # (B, H, N) total log decay of each chunk
-    a = g[..., None] - b + i_pre  # (B, H, N, L)
-    # 1. stabilisers: a loop over N on (B, H) numbers
-    a_max, g_d = a.amax(-1).detach(), g.detach()  # (B, H, N)
+    L = q.shape[2]
+    g = b[..., -1]  # (N, M) total log decay of each chunk
+    a = g[..., None] - b + i_pre  # (N, M, L)
+    # 1. stabilisers: a loop over N on (M,) numbers
+    a_max, g_d = a.amax(-1).detach(), g.detach()  # (N, M)
     ms, m_run = [], m.detach()
-    for g_c, a_c in zip(g_d.unbind(-1), a_max.unbind(-1), strict=True):
-        m_run = torch.maximum(g_c + m_run, a_c)  # (B, H)
+    for g_c, a_c in zip(g_d, a_max, strict=True):
+        m_run = torch.maximum(g_c + m_run, a_c)  # (M,)
         ms.append(m_run)
-    m_next = torch.stack(ms, -1)  # (B, H, N) after each chunk
-    m_prev = torch.cat([m[..., None], m_next[..., :-1]], -1)  # (B, H, N) before each chunk
-    decay = torch.exp(g + m_prev - m_next)  # (B, H, N)
-    k_w = k * (torch.exp(a - m_next[..., None]) * scale)[..., None]  # (B, H, N, L, K): 0 if padded
-    # 2. the normaliser before each chunk (a loop over N on (B, H, K))
-    n_add, ns = k_w.sum(-2), []  # (B, H, N, K)
-    for d_c, n_c in zip(decay.unbind(-1), n_add.unbind(2), strict=True):
+    m_next = torch.stack(ms)  # (N, M) after each chunk
+    m_prev = torch.cat([m[None], m_next[:-1]])  # (N, M) before each chunk
+    decay = torch.exp(g + m_prev - m_next)  # (N, M)
+    k_w = k * (torch.exp(a - m_next[..., None]) * scale)[..., None]  # (N, M, L, K): 0 if padded
+    # 2. the normaliser before each chunk (a loop over N on (M, K))
+    n_add, ns = k_w.sum(-2), []  # (N, M, K)
+    for d_c, n_c in zip(decay, n_add, strict=True):
         ns.append(n)
-        n = d_c[..., None] * n + n_c  # (B, H, K)
-    qn = (q @ torch.stack(ns, 2)[..., None])[..., 0]  # (B, H, N, L)
+        n = d_c[..., None] * n + n_c  # (M, K)
+    qn = (q @ torch.stack(ns)[..., None])[..., 0]  # (N, M, L)
     # 3. intra-chunk log weights D_tj = b_t − b_j + ĩ_j (j ≤ t) and the stabiliser m_t
-    D = b[..., :, None] - b[..., None, :] + i_pre[..., None, :]  # (B, H, N, L, L)
+    D = b[..., :, None] - b[..., None, :] + i_pre[..., None, :]  # (N, M, L, L)
     causal = torch.ones(L, L, dtype=torch.bool, device=q.device).tril()
     D = D.masked_fill(~causal, -math.inf)
-    inter = b + m_prev[..., None]  # (B, H, N, L)
-    m_t = torch.maximum(inter, D.amax(-1)).detach()  # (B, H, N, L)
+    inter = b + m_prev[..., None]  # (N, M, L)
+    m_t = torch.maximum(inter, D.amax(-1)).detach()  # (N, M, L)
     # 4. weights, normaliser (the lower bound e^{−m} is the stabilised form of 1)
-    S = (q @ k.transpose(-1, -2)).mul_(scale) * torch.exp(D - m_t[..., None])  # (B, H, N, L, L)
-    w_inter = torch.exp(inter - m_t)  # (B, H, N, L)
+    S = matmul(q, k.transpose(-1, -2)).mul_(scale) * torch.exp(D - m_t[..., None])  # (N, M, L, L)
+    w_inter = torch.exp(inter - m_t)  # (N, M, L)
     den = S.sum(-1) + w_inter * qn
-    den = torch.maximum(den.abs(), torch.exp(-m_t)) + eps  # (B, H, N, L)
-    return _Chunks(S / den[..., None], w_inter / den, k_w, decay, n, m_next[..., -1])
-
-
-def _outputs(q: Tensor, v: Tensor, chunks: _Chunks, C: Tensor) -> tuple[Tensor, Tensor]:
-    """h = P v + (u ⊙ q) C_c for every chunk, carrying C (unbind once: indexing per chunk would
-    make each backward step write a full-size gradient, O(N²) memory traffic)."""
-    q_u = q * chunks.u[..., None]  # (B, H, N, L, K)
-    from_memory = []
-    for qu_c, kw_c, v_c, d_c in zip(
-        q_u.unbind(2), chunks.k_w.unbind(2), v.unbind(2), chunks.decay.unbind(-1), strict=True
-    ):
-        from_memory.append(qu_c @ C)  # (B, H, L, V)
-        C = d_c[..., None, None] * C + kw_c.transpose(-1, -2) @ v_c  # (B, H, K, V)
-    inter = torch.stack(from_memory, 2)  # (B, H, N, L, V)
-    return torch.baddbmm(inter.flatten(0, 2), chunks.P.flatten(0, 2), v.flatten(0, 2)).view_as(inter), C
+    den = torch.maximum(den.abs(), torch.exp(-m_t)) + eps  # (N, M, L)
+    return _Chunks(S / den[..., None], w_inter / den, k_w, decay, n, m_next[-1])
