@@ -20,6 +20,7 @@
 
 #include <ATen/Parallel.h>
 
+#include <algorithm>
 #include <tuple>
 #include <vector>
 
@@ -54,25 +55,47 @@ void headwise_rows(const scalar_t* x, const scalar_t* w, scalar_t* y, int64_t N,
   });
 }
 
-// dw[h, o, i] = Σ_n dy[n, h, o] x[n, h, i]: per-thread partial sums, then their total
+// Σ_{n in [r0, r1)} dy[n, h, o] x[n, h, i] added to a[o, i] for one block h. With FI, FO > 0 the
+// (O, I) sums live in registers over the whole tile of rows, so a is read and written once a tile.
+template <typename scalar_t, int64_t FI, int64_t FO>
+void block_tile_grad(const scalar_t* dy, const scalar_t* x, scalar_t* a, int64_t r0, int64_t r1, int64_t h,
+                     int64_t NB, int64_t I_run, int64_t O_run) {
+  const int64_t I = FI ? FI : I_run, O = FO ? FO : O_run;
+  if constexpr (FI > 0 && FO > 0) {
+    scalar_t s[FO * FI] = {};
+    for (int64_t n = r0; n < r1; ++n) {
+      const scalar_t* xb = x + (n * NB + h) * I;
+      const scalar_t* db = dy + (n * NB + h) * O;
+      for (int64_t o = 0; o < O; ++o)
+        for (int64_t i = 0; i < I; ++i) s[o * I + i] += db[o] * xb[i];
+    }
+    for (int64_t j = 0; j < O * I; ++j) a[j] += s[j];
+  } else {
+    for (int64_t n = r0; n < r1; ++n) {
+      const scalar_t* xb = x + (n * NB + h) * I;
+      const scalar_t* db = dy + (n * NB + h) * O;
+      for (int64_t o = 0; o < O; ++o)
+        for (int64_t i = 0; i < I; ++i) a[o * I + i] += db[o] * xb[i];
+    }
+  }
+}
+
+// dw[h, o, i] = Σ_n dy[n, h, o] x[n, h, i]: tiles of rows (which stay in cache while every block
+// sums over them), per-thread partial sums, then their total
 template <typename scalar_t, int64_t FI = 0, int64_t FO = 0>
 void headwise_weight_grad(const scalar_t* dy, const scalar_t* x, scalar_t* dw, int64_t N, int64_t NB,
                           int64_t I_run, int64_t O_run) {
   const int64_t I = FI ? FI : I_run, O = FO ? FO : O_run;
   const int64_t W = NB * O * I;
+  constexpr int64_t kTile = 64;
   const int threads = at::get_num_threads();
   std::vector<std::vector<scalar_t>> partial(threads, std::vector<scalar_t>(W, 0));
   at::parallel_for(0, N, 256, [&](int64_t begin, int64_t end) {
     scalar_t* acc = partial[at::get_thread_num()].data();
-    for (int64_t n = begin; n < end; ++n) {
-      const scalar_t* xr = x + n * NB * I;
-      const scalar_t* dr = dy + n * NB * O;
+    for (int64_t r0 = begin; r0 < end; r0 += kTile) {
+      const int64_t r1 = std::min(r0 + kTile, end);
       for (int64_t h = 0; h < NB; ++h)
-        for (int64_t o = 0; o < O; ++o) {
-          const scalar_t g = dr[h * O + o];
-          scalar_t* a = acc + (h * O + o) * I;
-          for (int64_t i = 0; i < I; ++i) a[i] += g * xr[h * I + i];
-        }
+        block_tile_grad<scalar_t, FI, FO>(dy, x, acc + h * O * I, r0, r1, h, NB, I, O);
     }
   });
   for (int64_t j = 0; j < W; ++j) {
