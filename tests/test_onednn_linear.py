@@ -78,3 +78,18 @@ def test_small_products_autocast_and_float64_are_f_linear_itself(monkeypatch):
         assert linear(torch.randn(2, 4, 3), w).dtype == torch.bfloat16
     x64 = torch.randn(8, 3, dtype=torch.float64)
     assert type(linear(x64, w.double()).grad_fn).__name__ != "_OneDNNLinearBackward"
+
+
+@pytest.mark.parametrize(("features_in", "features_out"), [(12, 5), (5, 12), (7, 7)])
+def test_weight_gradient_whichever_operand_is_transposed(features_in, features_out):
+    """δw = δyᵀ x is formed with the operand of fewer columns transposed: both ways (more inputs
+    than outputs, fewer, equal) give F.linear's gradients."""
+    torch.manual_seed(0)
+    x = torch.randn(40, features_in, requires_grad=True)
+    w = torch.randn(features_out, features_in, requires_grad=True)
+    b = torch.randn(features_out, requires_grad=True)
+    g = torch.randn(40, features_out)
+    grads = torch.autograd.grad(linear(x, w, b), (x, w, b), g)
+    refs = torch.autograd.grad(F.linear(x, w, b), (x, w, b), g)
+    for a, r in zip(grads, refs, strict=True):
+        torch.testing.assert_close(a, r, atol=1e-5, rtol=1e-5)

@@ -73,8 +73,9 @@ class _OneDNNLinear(torch.autograd.Function):
             dx = torch.ops.mkldnn._linear_pointwise(d2, weight.t() if w_t is None else w_t,
                                                     None, "none", [], "")  # fmt: skip
             dx = dx.view(*d_out.shape[:-1], weight.shape[1])
-        if ctx.needs_input_grad[1]:  # δwᵀ = xᵀ δy: δy read in place (transposed) as the weight
-            dw = mm_onednn(x2.t(), d2).t()
+        if ctx.needs_input_grad[1]:  # δw = δyᵀ x: the operand with fewer columns is the one
+            # copied transposed (as the product's input); the other is read in place as its weight
+            dw = mm_onednn(d2.t(), x2) if d2.shape[1] < x2.shape[1] else mm_onednn(x2.t(), d2).t()
         if ctx.has_bias and ctx.needs_input_grad[2]:
             db = d2.sum(0)
         return dx, dw, db

@@ -79,7 +79,8 @@ def mlstm_chunkwise(
     # 3. the matrix memory, chunk by chunk, and the outputs
     q_u = q * chunks.u[..., None]  # (N, M, L, K)
     h, C = chunk_memory(q_u, chunks.k_w, v, chunks.decay, chunks.P, cell.C, onednn)  # (N, M, L, V)
-    h = h.view(N, B, H, L, -1).permute(1, 2, 0, 3, 4).flatten(2, 3)[:, :, :T]  # (B, H, T, V)
+    # one copy to (B, T, H, V), the layout the mixer reads on (its transpose back is a view)
+    h = h.view(N, B, H, L, -1).permute(1, 0, 3, 2, 4).reshape(B, N * L, H, -1)[:, :T].transpose(1, 2)
     final = (C, chunks.n_final, chunks.m_final)
     return h, MLSTMCellState(*(t.unflatten(0, (B, H)) for t in final))
 
