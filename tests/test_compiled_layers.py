@@ -1,14 +1,15 @@
-"""The compiled head-wise linear and causal conv equal the torch code they replace (float64:
-outputs and every gradient, carried state, padding masks with gaps, short sequences), and the
-layers fall back to torch with one warning when the extension cannot be built."""
+"""The compiled head-wise linear, causal conv and gated output norm equal the torch code they
+replace (float64: outputs and every gradient, carried state, padding masks with gaps, short
+sequences), and the layers fall back to torch with one warning when the extension cannot be built."""
 
 from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from checks import built_or_skip
-from seqlab.layers import CausalConv1d, HeadwiseLinear
+from seqlab.layers import CausalConv1d, HeadwiseLinear, MultiHeadNorm
 from seqlab.mixers import build_mixer
 from seqlab.ops import compiled_layers
 
@@ -94,6 +95,27 @@ def test_causal_conv_with_padding_gaps(ext):
     torch.testing.assert_close(torch.autograd.grad(y, x, g)[0], torch.autograd.grad(y_ref, x, g)[0])
 
 
+@pytest.mark.parametrize(("heads", "V", "strided_z"), [(4, 8, True), (3, 5, False), (1, 16, True)])
+def test_gated_norm_equals_the_torch_code(ext, heads, V, strided_z):
+    """(MultiHeadNorm(h) + s ⊙ c) ⊙ silu(z) in one pass: output and the gradients of h, γ, s, c
+    and z (a half of a wider tensor, as the up-projection's chunk gives it) equal the torch code."""
+    torch.manual_seed(heads)
+    I = heads * V
+    norm = MultiHeadNorm(heads, I).double()
+    torch.nn.init.normal_(norm.weight)
+    h, c = (torch.randn(2, 9, I, dtype=D64, requires_grad=True) for _ in range(2))
+    zz = torch.randn(2, 9, 2 * I if strided_z else I, dtype=D64, requires_grad=True)
+    z = zz[..., -I:]
+    skip = torch.randn(I, dtype=D64, requires_grad=True)
+    g = torch.randn(2, 9, I, dtype=D64)
+    y = compiled_layers.gated_norm(h, norm.weight, skip, c, z, heads, norm.eps)
+    y_ref = (norm(h) + skip * c) * F.silu(z)
+    torch.testing.assert_close(y, y_ref)
+    leaves = (h, norm.weight, skip, c, zz)
+    for a, b in zip(torch.autograd.grad(y, leaves, g), torch.autograd.grad(y_ref, leaves, g), strict=True):
+        torch.testing.assert_close(a, b)
+
+
 def test_gradcheck(ext):
     w = torch.randn(3, 2, 4, dtype=D64, requires_grad=True)
     x = torch.randn(5, 12, dtype=D64, requires_grad=True)
@@ -104,6 +126,10 @@ def test_gradcheck(ext):
     )
     wc, bc = torch.randn(3, 4, dtype=D64, requires_grad=True), torch.randn(3, dtype=D64, requires_grad=True)
     assert torch.autograd.gradcheck(compiled_layers.causal_conv, (xc, st, wc, bc))
+    h, c, z = (torch.randn(3, 8, dtype=D64, requires_grad=True) for _ in range(3))
+    gamma, skip = torch.randn(8, dtype=D64, requires_grad=True), torch.randn(8, dtype=D64, requires_grad=True)
+    norm = lambda *a: compiled_layers.gated_norm(*a, 2, 1e-5)  # noqa: E731
+    assert torch.autograd.gradcheck(norm, (h, gamma, skip, c, z))
 
 
 def test_compiled_mlstm_float32_training_step_equals_naive(ext):

@@ -101,7 +101,8 @@ def test_onednn_bmm_equals_torch(ext, transpose):
 
 def test_onednn_bmm_into_falls_back_to_torch_for_float64(ext):
     torch.manual_seed(0)
-    a, b, out = torch.randn(3, 4, 5, dtype=D64), torch.randn(3, 5, 2, dtype=D64), torch.ones(3, 4, 2, dtype=D64)
+    a, b = torch.randn(3, 4, 5, dtype=D64), torch.randn(3, 5, 2, dtype=D64)
+    out = torch.ones(3, 4, 2, dtype=D64)
     compiled_layers.bmm_into(a, b, out, accumulate=True)
     torch.testing.assert_close(out, torch.bmm(a, b) + 1)
 

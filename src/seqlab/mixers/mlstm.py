@@ -41,6 +41,7 @@ from seqlab.config import check_positive, check_range
 from seqlab.errors import ConfigError
 from seqlab.layers import CausalConv1d, HeadwiseLinear, MultiHeadNorm
 from seqlab.mixers.base import MIXERS, Mixer
+from seqlab.ops import compiled_layers
 from seqlab.ops.mlstm import MLSTMCellState, mlstm_chunkwise, mlstm_parallel, mlstm_recurrent, zero_state
 
 
@@ -49,9 +50,9 @@ class MLSTMConfig:
     """Heads; inner width ``proj_factor``·D rounded up to a multiple of ``round_to``; q/k/v block
     size; causal conv kernel (0 = none); forget gate ``sigmoid`` | ``exp``; ``mode`` and
     ``chunk_size`` of the chunkwise form; ``backend`` ``auto`` (= ``naive``: torch ops) or
-    ``compiled`` (the q/k/v block projections and the conv as one-pass C++ loops and the
-    chunkwise memory's products in oneDNN, :mod:`seqlab.ops.compiled_layers`, built on first
-    use; same math); projection biases;
+    ``compiled`` (the q/k/v block projections, the conv and the gated output norm as one-pass
+    C++ loops, the chunkwise memory's products in oneDNN, :mod:`seqlab.ops.compiled_layers`,
+    built on first use; same math); projection biases;
     dropout on the output; ``init_depth`` = number of blocks in the stack (scales the output
     projection's init)."""
 
@@ -173,11 +174,23 @@ class MLSTMMixer(Mixer):
         )  # (B, H, T, K)
         h, cell = self._cell(q, k, v, i_pre, log_f, MLSTMCellState(*state[:3]))  # (B, H, T, K)
         # 4. per-head norm, skip from the conv, output gate, down-projection
-        h = self.norm(h.transpose(1, 2).reshape(B, T, self.inner))  # (B, T, I)
-        h = (h + self.skip * c) * F.silu(z)
+        h = self._output(h.transpose(1, 2).reshape(B, T, self.inner), c, z)  # (B, T, I)
         y = self.dropout(self.proj_down(h))  # (B, T, D)
         y = y if mask is None else torch.where(real[..., None], y, 0.0)
         return y, MLSTMState(*cell, conv)
+
+    def _output(self, h: Tensor, c: Tensor, z: Tensor) -> Tensor:
+        """(GroupNorm_H(h̃) + s ⊙ c) ⊙ SiLU(z), all (B, T, I); one C++ pass with the compiled
+        backend (:func:`seqlab.ops.compiled_layers.gated_norm`) where it can run."""
+        norm = self.norm
+        if (
+            self.config.backend == "compiled"
+            and norm.bias is None
+            and compiled_layers.available(h)
+            and h.dtype == c.dtype == z.dtype == norm.weight.dtype
+        ):
+            return compiled_layers.gated_norm(h, norm.weight, self.skip, c, z, self.num_heads, norm.eps)
+        return (norm(h) + self.skip * c) * F.silu(z)
 
     def _gates(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
         """[ĩ, f̃] = [w_i; w_f]·[q; k; v] + b as three products with slices of the stacked

@@ -1,4 +1,5 @@
-"""The xLSTM blocks' two small layers as one-pass C++ loops (``csrc/layers.cpp``), with gradients,
+"""The xLSTM blocks' small layers as one-pass C++ loops (``csrc/layers.cpp``), with gradients:
+the head-wise linear map, the causal conv and the mLSTM's gated output norm (:func:`gated_norm`);
 and a batched matrix product through oneDNN for the chunkwise mLSTM (:func:`bmm_into`).
 
 Shape legend: N rows · NB blocks · I / O in / out features per block · B batch · T time ·
@@ -14,6 +15,12 @@ Causal depthwise convolution over u = [state; x] (the k − 1 inputs before x, t
 
     y[b, t, c] = β_c + Σ_j w[c, j] u[b, t + j, c]     δu[b, s, c] = Σ_j w[c, j] δy[b, s − j, c]
     δw[c, j] = Σ_{b,t} δy[b, t, c] u[b, t + j, c]     δβ_c = Σ_{b,t} δy[b, t, c]
+
+The mLSTM layer's output, per row and head g of V features (:func:`gated_norm`)::
+
+    x̂ = (h − μ_g) r_g,  r_g = (σ_g² + ε)^{−1/2}      a = γ x̂ + s c      out = a silu(z)
+    δa = δout silu(z)   δz = δout a σ(z)(1 + z(1 − σ(z)))   δc = s δa   δγ = Σ_n δa x̂   δs = Σ_n δa c
+    δh = r_g (γ δa − mean_g(γ δa) − x̂ mean_g(γ δa x̂))
 
 torch runs the first as a batched matmul of tiny blocks between two layout copies and the
 second as a grouped convolution over transposed copies; both are a few multiply-adds per element
@@ -96,6 +103,37 @@ class _CausalConv(torch.autograd.Function):
 def causal_conv(x: Tensor, state: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """x (B, T, C), state (B, k − 1, C), weight (C, k), bias (C,) or None -> y (B, T, C)."""
     return _CausalConv.apply(x.contiguous(), state.contiguous(), weight, bias)
+
+
+class _GatedNorm(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, h, weight, skip, c, z, heads: int, eps: float):
+        out, mean, rstd = load_extension().gated_norm_forward(h, weight, skip, c, z, heads, eps)
+        ctx.save_for_backward(h, weight, skip, c, z, mean, rstd)
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, d_out):
+        grads = load_extension().gated_norm_backward(d_out.contiguous(), *ctx.saved_tensors)
+        return *grads, None, None
+
+
+def gated_norm(
+    h: Tensor, weight: Tensor, skip: Tensor, c: Tensor, z: Tensor, heads: int, eps: float
+) -> Tensor:
+    """The mLSTM layer's output in one pass: ``(LN_heads(h) ⊙ γ + s ⊙ c) ⊙ silu(z)``.
+
+    h, c, z (..., I) with I = heads·V; the layer norm (no bias) is over each head's V features,
+    as :class:`seqlab.layers.MultiHeadNorm` computes it; weight γ and skip s (I,). z may be a
+    strided view (e.g. a half of the up-projection's output) as long as its rows merge."""
+    I = h.shape[-1]
+    z2 = z.reshape(-1, I)
+    if z2.stride(-1) != 1:
+        z2 = z2.contiguous()
+    h2, c2 = h.reshape(-1, I).contiguous(), c.reshape(-1, I).contiguous()
+    w, s = weight.contiguous(), skip.contiguous()
+    return _GatedNorm.apply(h2, w, s, c2, z2, heads, eps).view(h.shape)
 
 
 def onednn_bmm_available() -> bool:
