@@ -4,6 +4,8 @@ sequences), and the layers fall back to torch with one warning when the extensio
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -161,3 +163,77 @@ def test_without_a_compiler_the_layers_warn_once_and_use_torch(monkeypatch):
         y = fast(x)
     torch.testing.assert_close(y, ref(x))
     assert not _on_graph(fast(x.requires_grad_()), "_HeadwiseBackward")
+
+
+class _GuardedMemory:
+    """Copies of tensors in mappings of their own with inaccessible pages right before and after
+    them (Linux): a kernel that reads or writes one element outside its input segfaults."""
+
+    PAGE = 4096
+
+    def __init__(self) -> None:
+        import ctypes
+
+        self.libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        self.libc.mmap.restype = ctypes.c_void_p
+        self.libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int,
+                                   ctypes.c_long]  # fmt: skip
+        self.libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+        self.libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+        self.maps: list[tuple[int, int]] = []
+
+    def copy(self, t: torch.Tensor, at_end: bool) -> torch.Tensor:
+        import ctypes
+
+        nbytes = t.numel() * t.element_size()
+        span = -(-nbytes // self.PAGE) * self.PAGE
+        base = self.libc.mmap(None, span + 2 * self.PAGE, 3, 0x22, -1, 0)  # read|write, private|anonymous
+        assert base not in (None, ctypes.c_void_p(-1).value)
+        self.maps.append((base, span + 2 * self.PAGE))
+        self.libc.mprotect(base, self.PAGE, 0)
+        self.libc.mprotect(base + self.PAGE + span, self.PAGE, 0)
+        start = base + self.PAGE + (span - nbytes if at_end else 0)
+        buffer = (ctypes.c_byte * nbytes).from_address(start)
+        out = torch.frombuffer(buffer, dtype=t.dtype).view(t.shape)
+        out.copy_(t)
+        return out
+
+    def close(self) -> None:
+        for base, size in self.maps:
+            self.libc.munmap(base, size)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="mmap/mprotect through glibc")
+@pytest.mark.parametrize("dtype", [torch.float32, D64])
+@pytest.mark.parametrize("at_end", [True, False])
+def test_kernels_stay_inside_their_tensors(ext, dtype, at_end):
+    """Every kernel of the extension on inputs that end (or start) exactly at an inaccessible
+    page, with row counts that are no multiple of any vector width: no read outside a tensor.
+    (GCC 12 vectorised the head-wise weight gradient's row loop into loads past the last row.)"""
+    torch.manual_seed(0)
+    memory = _GuardedMemory()
+    try:
+        g = lambda *shape: memory.copy(torch.randn(*shape, dtype=dtype), at_end)  # noqa: E731
+        N, NB = 131, 8
+        x, dy, w = g(N, NB * 4), g(N, NB * 4), g(NB, 4, 4)
+        torch.testing.assert_close(
+            ext.headwise_forward(x, w), torch.einsum("nhi,hoi->nho", x.view(N, NB, 4), w).flatten(1)
+        )
+        ref = torch.einsum("nho,nhi->hoi", dy.view(N, NB, 4), x.view(N, NB, 4))
+        torch.testing.assert_close(ext.headwise_weight_backward(dy, x, NB), ref, rtol=1e-4, atol=1e-4)
+        xo, dyo = g(N, NB * 3), g(N, NB * 5)  # blocks of 3 inputs, 5 outputs: the general loops
+        ext.headwise_forward(xo, g(NB, 5, 3)), ext.headwise_weight_backward(dyo, xo, NB)
+        xc, state, wc, bias = g(3, 37, 7), g(3, 3, 7), g(7, 4), g(7)
+        ext.causal_conv_forward(xc, state, wc, bias)
+        ext.causal_conv_backward(g(3, 37, 7), xc, state, wc, True)
+        h, c, z, gamma, skip = g(N, 24), g(N, 24), g(N, 24), g(24), g(24)
+        _, mean, rstd = ext.gated_norm_forward(h, gamma, skip, c, z, 3, 1e-5)
+        ext.gated_norm_backward(
+            g(N, 24), h, gamma, skip, c, z, memory.copy(mean, at_end), memory.copy(rstd, at_end)
+        )
+        a, b = g(5, 13, 7), g(5, 7, 11)
+        result = memory.copy(torch.zeros(5, 13, 11, dtype=dtype), at_end)
+        ext.bmm_onednn(a, b, result, False)
+        torch.testing.assert_close(result, torch.bmm(a, b), rtol=1e-4, atol=1e-4)
+    finally:
+        memory.close()

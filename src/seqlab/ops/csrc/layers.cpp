@@ -58,14 +58,30 @@ void headwise_rows(const scalar_t* x, const scalar_t* w, scalar_t* y, int64_t N,
   });
 }
 
+// GCC 12's loop vectoriser turns the row loop below into loads that run past the last row (the
+// rows are 4 floats read at a stride of NB·I: it reads into the gap after the last one, beyond the
+// tensor's end — a segfault when that is an unmapped page). Only the straight-line 4x4 products
+// are vectorised; the loop over rows stays a loop (a guard-page test covers it).
+#if defined(__clang__)
+#define SEQLAB_SCALAR_LOOP _Pragma("clang loop vectorize(disable)")
+#define SEQLAB_NO_LOOP_VECTORIZE
+#elif defined(__GNUC__)
+#define SEQLAB_SCALAR_LOOP
+#define SEQLAB_NO_LOOP_VECTORIZE __attribute__((optimize("no-tree-loop-vectorize")))
+#else
+#define SEQLAB_SCALAR_LOOP
+#define SEQLAB_NO_LOOP_VECTORIZE
+#endif
+
 // Σ_{n in [r0, r1)} dy[n, h, o] x[n, h, i] added to a[o, i] for one block h. With FI, FO > 0 the
 // (O, I) sums live in registers over the whole tile of rows, so a is read and written once a tile.
 template <typename scalar_t, int64_t FI, int64_t FO>
-void block_tile_grad(const scalar_t* dy, const scalar_t* x, scalar_t* a, int64_t r0, int64_t r1, int64_t h,
+SEQLAB_NO_LOOP_VECTORIZE void block_tile_grad(const scalar_t* dy, const scalar_t* x, scalar_t* a, int64_t r0, int64_t r1, int64_t h,
                      int64_t NB, int64_t I_run, int64_t O_run) {
   const int64_t I = FI ? FI : I_run, O = FO ? FO : O_run;
   if constexpr (FI > 0 && FO > 0) {
     scalar_t s[FO * FI] = {};
+    SEQLAB_SCALAR_LOOP
     for (int64_t n = r0; n < r1; ++n) {
       const scalar_t* xb = x + (n * NB + h) * I;
       const scalar_t* db = dy + (n * NB + h) * O;

@@ -23,10 +23,9 @@ and reads it with the scaled queries, with a hand-written backward
 (:func:`seqlab.ops.mlstm.memory.chunk_memory`; ``onednn`` runs its products in oneDNN), so no
 division of the (T, V) outputs is ever written. Cost O(T·L·K + T·K·V) time and
 O(T·(L + K + V) + N·K·V) memory (the backward keeps each chunk's C): linear in T for fixed L.
-With one chunk of
-length T this is the stabilised parallel (D-matrix) form of the paper's appendix, quadratic in
-T — :func:`mlstm_parallel`.
-T need not divide by L: the tail is padded with steps that leave the memory unchanged.
+With one chunk of length T this is the stabilised parallel (D-matrix) form of the paper's
+appendix, quadratic in T — :func:`mlstm_parallel`. T need not divide by L: the tail is padded
+with steps that leave the memory unchanged.
 """
 
 from __future__ import annotations
