@@ -293,6 +293,28 @@ def test_build_uses_the_venv_ninja_when_none_is_on_path(monkeypatch, tmp_path):
         compiled_lstm._build()
 
 
+def test_a_changed_header_changes_the_build_flags(monkeypatch, tmp_path):
+    """torch rebuilds an extension only when a listed source or a flag changes: the headers'
+    hash is a define, so editing an included header rebuilds too."""
+    from torch.utils import cpp_extension
+
+    seen = []
+    monkeypatch.setattr(cpp_extension, "load", lambda **kw: seen.append(kw) or "module")
+    monkeypatch.setattr(extension.shutil, "which", lambda name, path=None: "/usr/bin/c++")
+    monkeypatch.setattr(cpp_extension, "is_ninja_available", lambda: True)
+    monkeypatch.setenv("SEQLAB_EXTENSIONS_DIR", str(tmp_path / "ext"))
+    monkeypatch.delenv("SEQLAB_DISABLE_EXTENSIONS", raising=False)
+    source, header = tmp_path / "a.cpp", tmp_path / "a.h"
+    source.write_text('#include "a.h"\n')
+    for text in ("#define X 1\n", "#define X 1\n", "#define X 2\n"):
+        header.write_text(text)
+        extension.build("demo", [source], [header])
+    defines = [[f for f in kw["extra_cflags"] if f.startswith("-DSEQLAB_HEADERS_SHA1=")] for kw in seen]
+    assert all(len(d) == 1 for d in defines)
+    assert defines[0] == defines[1] != defines[2]
+    assert seen[0]["sources"] == [str(source)]
+
+
 # -- oneDNN linear and the buffer pool ----------------------------------------------------------
 
 

@@ -1,4 +1,4 @@
-"""The xLSTM blocks' small layers as one-pass C++ loops (``csrc/layers.cpp``), with gradients:
+"""The xLSTM blocks' small layers as one-pass C++ loops (``csrc/``), with gradients:
 the head-wise linear map, the causal conv and the mLSTM's gated output norm (:func:`gated_norm`);
 and a batched matrix product through oneDNN for the chunkwise mLSTM (:func:`bmm_into`).
 
@@ -43,8 +43,10 @@ from torch.autograd.function import once_differentiable
 
 from seqlab.ops.extension import LazyExtension, build
 
-_SOURCE = Path(__file__).with_name("csrc") / "layers.cpp"
-_EXTENSION = LazyExtension(lambda: build("seqlab_layers", _SOURCE), "compiled xLSTM layers")
+_CSRC = Path(__file__).with_name("csrc")
+_SOURCES = [_CSRC / name for name in ("layers.cpp", "mlstm_output.cpp", "onednn_bmm.cpp")]
+_HEADERS = [_CSRC / "layers.h", _CSRC / "fast_math.h"]
+_EXTENSION = LazyExtension(lambda: build("seqlab_layers", _SOURCES, _HEADERS), "compiled xLSTM layers")
 
 
 def load_extension() -> ModuleType | None:

@@ -10,13 +10,14 @@ and returns None, and callers run their Python path (the same math).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import shutil
 import sys
 import threading
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import ModuleType
 
@@ -49,8 +50,10 @@ def add_venv_ninja_to_path() -> bool:
     return True
 
 
-def build(name: str, source: Path) -> ModuleType:
-    """Compile (or load the cached build of) ``source`` as ``name``; raises when impossible."""
+def build(name: str, sources: Sequence[Path], headers: Sequence[Path] = ()) -> ModuleType:
+    """Compile (or load the cached build of) ``sources`` as one module ``name``; raises when
+    impossible. torch rebuilds when a source changes; the ``headers`` they include are hashed
+    into a define so that a change there rebuilds too."""
     from torch.utils import cpp_extension
 
     if os.environ.get("SEQLAB_DISABLE_EXTENSIONS") == "1":
@@ -67,11 +70,13 @@ def build(name: str, source: Path) -> ModuleType:
         flags += ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mfma", "-mprefer-vector-width=512"]
     elif isa == "avx2":
         flags += ["-mavx2", "-mfma"]
+    digest = hashlib.sha1(b"".join(path.read_bytes() for path in headers)).hexdigest()[:16]
+    flags.append(f"-DSEQLAB_HEADERS_SHA1={digest}")
     build_dir = extension_dir() / isa
     build_dir.mkdir(parents=True, exist_ok=True)
     return cpp_extension.load(
         name=f"{name}_{isa}",
-        sources=[str(source)],
+        sources=[str(source) for source in sources],
         extra_cflags=flags,
         build_directory=str(build_dir),
         verbose=False,

@@ -53,12 +53,13 @@ from seqlab.ops.gemm import onednn as _onednn
 from seqlab.ops.gemm import packed as _packed
 
 _SOURCE = Path(__file__).with_name("csrc") / "lstm.cpp"
+_HEADER = Path(__file__).parents[1] / "csrc" / "fast_math.h"  # shared with the compiled layers
 LN_EPS = 1e-5  # F.layer_norm's default, as in the naive backend
 
 
 def _build() -> ModuleType:
     """Compile (or load the cached build of) ``csrc/lstm.cpp``; raises when that is impossible."""
-    return build("seqlab_lstm", _SOURCE)
+    return build("seqlab_lstm", [_SOURCE], [_HEADER])
 
 
 _EXTENSION = LazyExtension(lambda: _build(), "compiled LSTM backend")
