@@ -150,6 +150,30 @@ def test_compiled_mlstm_float32_training_step_equals_naive(ext):
         torch.testing.assert_close(q.grad, p.grad, atol=1e-5, rtol=1e-3, msg=name)
 
 
+def test_without_a_compiler_the_compiled_mlstm_equals_the_naive_one(monkeypatch):
+    """No extension: the compiled mLSTM layer warns and runs the torch code (output norm and
+    chunkwise products included): the same outputs and gradients as the naive backend."""
+    torch.manual_seed(0)
+    naive = build_mixer("mlstm", 32, {"num_heads": 2, "chunk_size": 8})
+    fast = build_mixer("mlstm", 32, {"num_heads": 2, "chunk_size": 8, "backend": "compiled"})
+    fast.load_state_dict(naive.state_dict())
+
+    def no_compiler():
+        raise RuntimeError("no C++ compiler ('c++' not found on PATH)")
+
+    monkeypatch.setattr(compiled_layers._EXTENSION, "builder", no_compiler)
+    monkeypatch.setitem(compiled_layers._EXTENSION.state, "module", None)
+    monkeypatch.setitem(compiled_layers._EXTENSION.state, "error", None)
+    x = torch.randn(2, 20, 32)
+    with pytest.warns(RuntimeWarning, match="compiled xLSTM layers is unavailable"):
+        y = fast(x)[0]
+    y_ref = naive(x)[0]
+    torch.testing.assert_close(y, y_ref)
+    grads = torch.autograd.grad(y.sum(), list(fast.parameters()))
+    for a, b in zip(grads, torch.autograd.grad(y_ref.sum(), list(naive.parameters())), strict=True):
+        torch.testing.assert_close(a, b)
+
+
 def test_without_a_compiler_the_layers_warn_once_and_use_torch(monkeypatch):
     def no_compiler():
         raise RuntimeError("no C++ compiler ('c++' not found on PATH)")
@@ -226,11 +250,12 @@ def test_kernels_stay_inside_their_tensors(ext, dtype, at_end):
         xc, state, wc, bias = g(3, 37, 7), g(3, 3, 7), g(7, 4), g(7)
         ext.causal_conv_forward(xc, state, wc, bias)
         ext.causal_conv_backward(g(3, 37, 7), xc, state, wc, True)
-        h, c, z, gamma, skip = g(N, 24), g(N, 24), g(N, 24), g(24), g(24)
-        _, mean, rstd = ext.gated_norm_forward(h, gamma, skip, c, z, 3, 1e-5)
-        ext.gated_norm_backward(
-            g(N, 24), h, gamma, skip, c, z, memory.copy(mean, at_end), memory.copy(rstd, at_end)
-        )
+        h, c, gamma, skip = g(N, 24), g(N, 24), g(24), g(24)
+        for z in (g(N, 24), g(N, 48)[:, 24:]):  # contiguous, and the last half of wider rows
+            _, mean, rstd = ext.gated_norm_forward(h, gamma, skip, c, z, 3, 1e-5)
+            ext.gated_norm_backward(
+                g(N, 24), h, gamma, skip, c, z, memory.copy(mean, at_end), memory.copy(rstd, at_end)
+            )
         a, b = g(5, 13, 7), g(5, 7, 11)
         result = memory.copy(torch.zeros(5, 13, 11, dtype=dtype), at_end)
         ext.bmm_onednn(a, b, result, False)

@@ -271,8 +271,9 @@ def test_chunkwise_op_equals_the_step_loop_from_a_carried_state_float64(chunk_si
 
 @pytest.mark.parametrize("backend", ["naive", "compiled"])
 def test_bf16_autocast_keeps_the_memory_in_float32(backend):
-    """Under bf16 autocast the products run in bf16 but the memory (C, n, m) is carried in float32
-    across 640 steps (10 chunks): the final memory stays within 2 % of the float32 run's."""
+    """Under bf16 autocast the projections and q·kᵀ run in bf16 but the memory (C, n, m) is carried,
+    and its products run, in float32 across 640 steps (10 chunks): the final memory stays within
+    2 % of the float32 run's."""
     torch.manual_seed(0)
     mixer = build_mixer("mlstm", 32, {"num_heads": 2, "backend": backend})
     x = torch.randn(2, 640, 32, requires_grad=True)

@@ -133,3 +133,18 @@ def test_chunkwise_with_onednn_equals_the_step_loop(ext, chunk_size):
         results.append([h, C, n, m, *torch.autograd.grad(loss, leaves)])
     for ours, ref in zip(results[1], results[0], strict=True):
         torch.testing.assert_close(ours, ref, rtol=2e-4, atol=2e-4)
+
+
+@pytest.mark.parametrize("onednn", [False, True])
+def test_without_gradients_one_memory_at_a_time_gives_the_same(onednn):
+    """Under no_grad (inference, prefill) the scan keeps no stack of memories; outputs and the
+    final memory equal the training path's, and the caller's initial memory is left as it was."""
+    inputs = _inputs(5, M=4, L=8, K=6, V=6, dtype=torch.float32)
+    with_grad = chunk_memory(*inputs, onednn=onednn)
+    C0 = inputs[-1].detach().clone()
+    with torch.no_grad():
+        without = chunk_memory(*(t.detach() for t in inputs), onednn=onednn)
+    assert without[0].grad_fn is None
+    for a, b in zip(without, with_grad, strict=True):
+        torch.testing.assert_close(a, b.detach())
+    torch.testing.assert_close(inputs[-1].detach(), C0, rtol=0, atol=0)

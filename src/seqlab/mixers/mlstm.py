@@ -187,7 +187,7 @@ class MLSTMMixer(Mixer):
             self.config.backend == "compiled"
             and norm.bias is None
             and compiled_layers.available(h)
-            and h.dtype == c.dtype == z.dtype == norm.weight.dtype
+            and h.dtype == c.dtype == z.dtype == norm.weight.dtype == self.skip.dtype
         ):
             return compiled_layers.gated_norm(h, norm.weight, self.skip, c, z, self.num_heads, norm.eps)
         return (norm(h) + self.skip * c) * F.silu(z)

@@ -29,8 +29,9 @@ much less of it. The layers use these when built with ``compiled=True`` (the mLS
 ``backend="compiled"``; the mLSTM mixer calls :func:`gated_norm` and passes ``onednn`` to its
 chunkwise op), on CPU in float32 / float64, and fall back to their torch code (one warning) when
 the extension cannot be built (:mod:`seqlab.ops.extension`). With all of it an mLSTM block at
-B=8, T=1,024, D=256 trains about 1.6x faster than with the default backend (``seqlab bench
---cases mlstm-block mlstm-block-compiled``, BENCHMARKS.md). First-order gradients only; tested
+B=8, T=1,024, D=256 trains about 1.6x faster than with the default backend when freed memory is
+kept (``seqlab train``'s CPU default), less under glibc's defaults (``seqlab bench --cases
+mlstm-block mlstm-block-compiled [--malloc keep]``, BENCHMARKS.md). First-order gradients only; tested
 against the torch code.
 """
 
@@ -130,7 +131,8 @@ def gated_norm(
 
     h, c, z (..., I) with I = heads·V; the layer norm (no bias) is over each head's V features,
     as :class:`seqlab.layers.MultiHeadNorm` computes it; weight γ and skip s (I,). z may be a
-    strided view (e.g. a half of the up-projection's output) as long as its rows merge."""
+    strided view (e.g. a half of the up-projection's output): it is read in place. CPU tensors
+    of one floating dtype."""
     I = h.shape[-1]
     z2 = z.reshape(-1, I)
     if z2.stride(-1) != 1:
@@ -149,9 +151,16 @@ def onednn_bmm_available() -> bool:
 
 def bmm_into(a: Tensor, b: Tensor, out: Tensor, accumulate: bool = False) -> None:
     """``out = a b`` (``out += a b`` when ``accumulate``) for a (M, i, j), b (M, j, k) and a
-    contiguous out (M, i, k): oneDNN's matmul for float32 (a and b contiguous or transposed in
-    their last two dimensions, else copied), torch's bmm otherwise. No autograd."""
-    load_extension().bmm_onednn(a, b, out, accumulate)
+    contiguous out (M, i, k): oneDNN's matmul for float32 CPU tensors (a and b contiguous or
+    transposed in their last two dimensions, else copied), torch's bmm otherwise (other dtypes
+    or devices, no extension). No autograd."""
+    ext = load_extension()
+    if ext is None:
+        from seqlab.ops.mlstm.memory import torch_bmm_into
+
+        torch_bmm_into(a, b, out, accumulate)
+    else:
+        ext.bmm_onednn(a, b, out, accumulate)
 
 
 class _BMM(torch.autograd.Function):

@@ -30,6 +30,21 @@ void gated_norm_row(const scalar_t* __restrict__ h, const scalar_t* __restrict__
   *rstd = r;
 }
 
+// h, c (N, I) contiguous; z (N, I) with unit column stride; γ, s (I) contiguous; one dtype, CPU
+void check_inputs(const torch::Tensor& h, const torch::Tensor& gamma, const torch::Tensor& skip,
+                  const torch::Tensor& c, const torch::Tensor& z, int64_t heads) {
+  TORCH_CHECK(h.dim() == 2 && heads > 0 && h.size(1) % heads == 0, "gated_norm: h must be (N, heads·V)");
+  const auto I = h.size(1);
+  for (const auto* t : {&h, &gamma, &skip, &c, &z}) {
+    TORCH_CHECK(t->is_cpu() && t->scalar_type() == h.scalar_type(), "gated_norm: CPU tensors of one dtype");
+  }
+  TORCH_CHECK(h.is_contiguous() && c.is_contiguous() && c.sizes() == h.sizes(), "gated_norm: h, c (N, I) contiguous");
+  TORCH_CHECK(z.dim() == 2 && z.size(0) == h.size(0) && z.size(1) == I && z.stride(1) == 1,
+              "gated_norm: z must be (N, I) with unit column stride");
+  TORCH_CHECK(gamma.numel() == I && skip.numel() == I && gamma.is_contiguous() && skip.is_contiguous(),
+              "gated_norm: weight and skip must be contiguous (I,)");
+}
+
 }  // namespace
 
 // The mLSTM layer's output, per row n (a time step) and head g (V features; I = G·V):
@@ -40,8 +55,8 @@ void gated_norm_row(const scalar_t* __restrict__ h, const scalar_t* __restrict__
 std::vector<torch::Tensor> gated_norm_forward(const torch::Tensor& h, const torch::Tensor& gamma,
                                               const torch::Tensor& skip, const torch::Tensor& c,
                                               const torch::Tensor& z, int64_t heads, double eps) {
+  check_inputs(h, gamma, skip, c, z, heads);
   const int64_t N = h.size(0), I = h.size(1), V = I / heads, zs = z.stride(0);
-  TORCH_CHECK(I == heads * V && z.stride(1) == 1, "gated_norm: bad shapes or strides");
   auto out = torch::empty_like(h);
   auto mean = torch::empty({N, heads}, h.options());
   auto rstd = torch::empty({N, heads}, h.options());
@@ -98,6 +113,11 @@ std::vector<torch::Tensor> gated_norm_backward(const torch::Tensor& d_out, const
                                                const torch::Tensor& gamma, const torch::Tensor& skip,
                                                const torch::Tensor& c, const torch::Tensor& z,
                                                const torch::Tensor& mean, const torch::Tensor& rstd) {
+  TORCH_CHECK(mean.dim() == 2 && mean.sizes() == rstd.sizes() && mean.size(0) == h.size(0),
+              "gated_norm: mean and rstd must be (N, heads)");
+  check_inputs(h, gamma, skip, c, z, mean.size(1));
+  TORCH_CHECK(d_out.is_contiguous() && d_out.sizes() == h.sizes() && d_out.scalar_type() == h.scalar_type(),
+              "gated_norm: the output gradient must be contiguous, shaped and typed like h");
   const int64_t N = h.size(0), I = h.size(1), heads = mean.size(1), V = I / heads, zs = z.stride(0);
   auto dh = torch::empty_like(h), dc = torch::empty_like(h), dz = torch::empty_like(h);
   auto dgamma = torch::empty_like(gamma), dskip = torch::empty_like(skip);

@@ -15,16 +15,17 @@ gradient of the final memory:
     δq̃_c = δh_c C_cᵀ       δP_c = δh_c v_cᵀ       δv_c = P_cᵀ δh_c + k̃_c G_{c+1}
     δk̃_c = v_c G_{c+1}ᵀ     δd_c = ⟨G_{c+1}, C_c⟩    G_c = d_c G_{c+1} + q̃_cᵀ δh_c     δC_0 = G_0
 
-Autograd over the same loop spends about as much again on copies (unbinding the inputs per chunk,
-stacking the gradients back) as on the products. Here only what depends on the carried C or G
-runs chunk by chunk (one product each way); the other products run once over all N·M blocks, and
-every product writes in place into a preallocated output. With ``onednn`` they run in oneDNN's
-matmul (:func:`seqlab.ops.compiled_layers.bmm_into`): on the CPUs where torch's float32 bmm
-reaches half of oneDNN's speed that is most of the gain (``seqlab bench --cases mlstm-block
-mlstm-block-compiled``). Memory: the N memories C_c (N·M·K·V numbers) are kept for the
-backward, as autograd keeps them. Under autocast the products run in the memory's dtype (the
-state stays float32). Tested against the autograd loop and the step recurrence (outputs, final
-state and every gradient).
+Autograd over the same loop also spends time on copies (unbinding the inputs per chunk, stacking
+the gradients back) and on many small products. Here only what depends on the carried C or G
+runs chunk by chunk (one product per chunk forward, three backward); the other products run once
+over all N·M blocks, and every product writes in place into a preallocated output. With
+``onednn`` they run in oneDNN's matmul (:func:`seqlab.ops.compiled_layers.bmm_into`): on the
+CPUs where torch's float32 bmm reaches half of oneDNN's speed that is most of the gain
+(``seqlab bench --cases mlstm-block mlstm-block-compiled``). Memory: when a gradient is needed
+the N memories C_c (N·M·K·V numbers) are kept for the backward, as autograd kept them; without
+one (inference, a prompt's prefill) the loop holds one C at a time. Under autocast the products
+run in the memory's dtype (the state stays float32). Tested against the autograd loop and the
+step recurrence (outputs, final state and every gradient).
 """
 
 from __future__ import annotations
@@ -52,11 +53,14 @@ def chunk_memory(
 ) -> tuple[Tensor, Tensor]:
     """q̃, k̃ (N, M, L, K), v (N, M, L, V), decay (N, M), P (N, M, L, L), C (M, K, V) ->
     (h (N, M, L, V), the memory after the last chunk (M, K, V)); see the module docstring."""
+    bmm = torch_bmm_into
     if onednn and onednn_ready(C):
-        from seqlab.ops.compiled_layers import bmm_into
-
-        return _ChunkMemory.apply(q_u, k_w, v, decay, P, C, bmm_into)
-    return _ChunkMemory.apply(q_u, k_w, v, decay, P, C, torch_bmm_into)
+        from seqlab.ops.compiled_layers import bmm_into as bmm
+    inputs = (q_u, k_w, v, decay, P, C)
+    if torch.is_grad_enabled() and any(t.requires_grad for t in inputs):
+        return _ChunkMemory.apply(*inputs, bmm)
+    with torch.no_grad():
+        return _scan_without_grad(*inputs, bmm)
 
 
 def onednn_ready(like: Tensor) -> bool:
@@ -68,6 +72,23 @@ def onednn_ready(like: Tensor) -> bool:
     from seqlab.ops.compiled_layers import onednn_bmm_available
 
     return onednn_bmm_available()
+
+
+def _scan_without_grad(q_u, k_w, v, decay, P, C, bmm: Products) -> tuple[Tensor, Tensor]:
+    """The forward of :class:`_ChunkMemory` holding one memory at a time (nothing to keep)."""
+    q_u, k_w, v, decay, P = (t.to(C.dtype).contiguous() for t in (q_u, k_w, v, decay, P))
+    with torch.autocast(C.device.type, enabled=False):
+        h = v.new_empty(*q_u.shape[:3], v.shape[-1])  # (N, M, L, V)
+        C = C.contiguous()
+        buffers = (torch.empty_like(C), torch.empty_like(C))  # alternate: the caller's C stays as is
+        for c in range(q_u.shape[0]):
+            bmm(q_u[c], C, h[c])
+            bmm(P[c], v[c], h[c], accumulate=True)
+            C_next = buffers[c % 2]
+            torch.mul(C, decay[c, :, None, None], out=C_next)
+            bmm(k_w[c].transpose(1, 2), v[c], C_next, accumulate=True)
+            C = C_next
+    return h, C
 
 
 def _flat(t: Tensor) -> Tensor:
