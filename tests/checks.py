@@ -1,5 +1,5 @@
 """Equivalence checks several test files share: cached step-by-step decoding == one full forward;
-and the skip rule of the compiled-extension tests."""
+the skip rule of the compiled-extension tests, and guard-paged tensors for their bounds tests."""
 
 from __future__ import annotations
 
@@ -67,3 +67,43 @@ def assert_beam_one_equals_greedy(model, source, source_mask, wide_beam: int):
     wide = beam_search(model, model.start(source, source_mask), start, 8, beam_size=wide_beam, eos=2, pad=0)
     assert (wide.log_probs >= one.log_probs - 1e-9).all()  # a wider beam never finds worse
     return wide
+
+
+class GuardedMemory:
+    """Copies of tensors in mappings of their own with inaccessible pages right before and after
+    them (Linux, glibc): a kernel that reads or writes one element outside its input segfaults.
+    ``copy(t, at_end)`` places the copy against the page after it (or the one before); ``close()``
+    unmaps everything."""
+
+    PAGE = 4096
+
+    def __init__(self) -> None:
+        import ctypes
+
+        self.libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        self.libc.mmap.restype = ctypes.c_void_p
+        self.libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int,
+                                   ctypes.c_long]  # fmt: skip
+        self.libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+        self.libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+        self.maps: list[tuple[int, int]] = []
+
+    def copy(self, t: torch.Tensor, at_end: bool) -> torch.Tensor:
+        import ctypes
+
+        nbytes = t.numel() * t.element_size()
+        span = -(-nbytes // self.PAGE) * self.PAGE
+        base = self.libc.mmap(None, span + 2 * self.PAGE, 3, 0x22, -1, 0)  # read|write, private|anonymous
+        assert base not in (None, ctypes.c_void_p(-1).value)
+        self.maps.append((base, span + 2 * self.PAGE))
+        self.libc.mprotect(base, self.PAGE, 0)
+        self.libc.mprotect(base + self.PAGE + span, self.PAGE, 0)
+        start = base + self.PAGE + (span - nbytes if at_end else 0)
+        buffer = (ctypes.c_byte * nbytes).from_address(start)
+        out = torch.frombuffer(buffer, dtype=t.dtype).view(t.shape)
+        out.copy_(t)
+        return out
+
+    def close(self) -> None:
+        for base, size in self.maps:
+            self.libc.munmap(base, size)

@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from checks import built_or_skip
+from checks import GuardedMemory, built_or_skip
 from seqlab.layers import CausalConv1d, HeadwiseLinear, MultiHeadNorm
 from seqlab.mixers import build_mixer
 from seqlab.ops import compiled_layers
@@ -189,44 +189,6 @@ def test_without_a_compiler_the_layers_warn_once_and_use_torch(monkeypatch):
     assert not _on_graph(fast(x.requires_grad_()), "_HeadwiseBackward")
 
 
-class _GuardedMemory:
-    """Copies of tensors in mappings of their own with inaccessible pages right before and after
-    them (Linux): a kernel that reads or writes one element outside its input segfaults."""
-
-    PAGE = 4096
-
-    def __init__(self) -> None:
-        import ctypes
-
-        self.libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        self.libc.mmap.restype = ctypes.c_void_p
-        self.libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int,
-                                   ctypes.c_long]  # fmt: skip
-        self.libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-        self.libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
-        self.maps: list[tuple[int, int]] = []
-
-    def copy(self, t: torch.Tensor, at_end: bool) -> torch.Tensor:
-        import ctypes
-
-        nbytes = t.numel() * t.element_size()
-        span = -(-nbytes // self.PAGE) * self.PAGE
-        base = self.libc.mmap(None, span + 2 * self.PAGE, 3, 0x22, -1, 0)  # read|write, private|anonymous
-        assert base not in (None, ctypes.c_void_p(-1).value)
-        self.maps.append((base, span + 2 * self.PAGE))
-        self.libc.mprotect(base, self.PAGE, 0)
-        self.libc.mprotect(base + self.PAGE + span, self.PAGE, 0)
-        start = base + self.PAGE + (span - nbytes if at_end else 0)
-        buffer = (ctypes.c_byte * nbytes).from_address(start)
-        out = torch.frombuffer(buffer, dtype=t.dtype).view(t.shape)
-        out.copy_(t)
-        return out
-
-    def close(self) -> None:
-        for base, size in self.maps:
-            self.libc.munmap(base, size)
-
-
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="mmap/mprotect through glibc")
 @pytest.mark.parametrize("dtype", [torch.float32, D64])
 @pytest.mark.parametrize("at_end", [True, False])
@@ -235,7 +197,7 @@ def test_kernels_stay_inside_their_tensors(ext, dtype, at_end):
     page, with row counts that are no multiple of any vector width: no read outside a tensor.
     (GCC 12 vectorised the head-wise weight gradient's row loop into loads past the last row.)"""
     torch.manual_seed(0)
-    memory = _GuardedMemory()
+    memory = GuardedMemory()
     try:
         g = lambda *shape: memory.copy(torch.randn(*shape, dtype=dtype), at_end)  # noqa: E731
         N, NB = 131, 8

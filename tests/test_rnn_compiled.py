@@ -7,13 +7,14 @@ and the fallback tests still run.
 
 from __future__ import annotations
 
+import sys
 import warnings
 
 import pytest
 import torch
 
 import seqlab.nn as snn
-from checks import built_or_skip
+from checks import GuardedMemory, built_or_skip
 from seqlab.errors import ConfigError
 from seqlab.nn import _rnn_loop
 from seqlab.ops import extension
@@ -291,6 +292,44 @@ def test_build_uses_the_venv_ninja_when_none_is_on_path(monkeypatch, tmp_path):
     monkeypatch.setattr(extension, "add_venv_ninja_to_path", lambda: False)
     with pytest.raises(RuntimeError, match="ninja is not installed"):
         compiled_lstm._build()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="mmap/mprotect through glibc")
+@pytest.mark.parametrize("variant", ["plain", "layer_norm", "ln_ih"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("at_end", [True, False])
+def test_the_kernels_stay_inside_their_tensors(ext, variant, dtype, at_end):
+    """Forward and BPTT, both directions, with a padding mask and recurrent dropout, on inputs
+    (and an output gradient) that end or start exactly at an inaccessible page, odd sizes: no
+    read outside a tensor."""
+    torch.manual_seed(0)
+    memory = GuardedMemory()
+    try:
+        g = lambda *shape: memory.copy(torch.randn(*shape, dtype=dtype), at_end)  # noqa: E731
+        T, B, H = 7, 3, 5
+        leaves = {"gx": g(T, B, 4 * H), "h0": g(B, H), "c0": g(B, H), "w_hh": g(4 * H, H)}
+        if variant != "plain":
+            leaves |= {"ln_hh": g(4 * H), "ln_cw": g(H), "ln_cb": g(H)}
+        if variant == "ln_ih":
+            leaves |= {"ln_ih": g(4 * H), "bias": g(4 * H)}
+        for t in leaves.values():
+            t.requires_grad_()
+        mask = torch.ones(B, T, dtype=torch.bool)
+        mask[1, 4:] = False
+        mask = memory.copy(mask, at_end)
+        drop = memory.copy((torch.rand(B, H) > 0.3).to(dtype) / 0.7, at_end)
+        kw = dict(leaves)
+        ln_c = (kw.pop("ln_cw"), kw.pop("ln_cb")) if variant != "plain" else None
+        for reverse in (False, True):
+            out, (h_n, c_n) = compiled_lstm.compiled_lstm(
+                kw["gx"], kw["h0"], kw["c0"], kw["w_hh"], mask, drop, reverse, kw.get("ln_hh"), ln_c,
+                ln_ih=kw.get("ln_ih"), bias=kw.get("bias"),
+            )  # fmt: skip
+            d_outs = (g(B, T, H), g(B, H), g(B, H))
+            grads = torch.autograd.grad((out, h_n, c_n), list(leaves.values()), d_outs)
+            assert all(torch.isfinite(x).all() for x in (out, h_n, c_n, *grads))
+    finally:
+        memory.close()
 
 
 def test_a_changed_header_changes_the_build_flags(monkeypatch, tmp_path):
